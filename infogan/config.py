@@ -1,0 +1,87 @@
+"""A run's configuration: defaults, validation with one-line messages, and its config.json."""
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+
+from infogan import InfoGANError
+
+DATASETS = ("mnist", "fashion-mnist")
+DEVICES = ("auto", "cpu", "gpu")
+CONT_STD = ("fixed", "learned")
+DEFAULT_ITERATIONS = 2000
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    no_fallback: bool = False
+    device: str = "auto"
+    batch_size: int = 64
+    epochs: int | None = None
+    iterations: int | None = None
+    seed: int = 0
+    noise_dim: int = 62
+    categories: int = 10
+    continuous: int = 2
+    cont_std: str = "fixed"
+    lambda_cat: float = 1.0
+    lambda_cont: float = 1.0
+    lr_d: float = 2e-4
+    lr_g: float = 1e-3
+    beta1: float = 0.5
+    log_every: int = 10
+    grid_every: int = 500
+    eval_every: int = 200
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+
+    def validate(self):
+        _choice("--dataset", self.dataset, DATASETS)
+        _choice("--device", self.device, DEVICES)
+        _choice("--cont-std", self.cont_std, CONT_STD)
+        _int_range("--batch-size", self.batch_size, 2, 4096)
+        _int_range("--noise-dim", self.noise_dim, 1, 10_000)
+        _int_range("--categories", self.categories, 2, 1000)
+        _int_range("--continuous", self.continuous, 1, 100)
+        _int_range("--seed", self.seed, 0, 2**32 - 1)
+        for flag in ("log_every", "grid_every", "eval_every", "checkpoint_every", "keep_checkpoints"):
+            _int_range("--" + flag.replace("_", "-"), getattr(self, flag), 1, 10**9)
+        if self.epochs is not None:
+            _int_range("--epochs", self.epochs, 1, 100_000)
+        if self.iterations is not None:
+            _int_range("--iterations", self.iterations, 1, 10**9)
+        for flag, value in (("--lr-d", self.lr_d), ("--lr-g", self.lr_g)):
+            _float_range(flag, value, 0.0, 1.0, "a learning rate such as 2e-4")
+        _float_range("--beta1", self.beta1, -1e-12, 1.0, "Adam's beta1, in [0, 1)")
+        for flag, value in (("--lambda-cat", self.lambda_cat), ("--lambda-cont", self.lambda_cont)):
+            _float_range(flag, value, -1e-12, 1000.0, "a weight >= 0 (0 turns the L_I term off for G)")
+        return self
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InfoGANError(f"config.json has unknown keys {unknown}: written by a newer version?")
+        return cls(**values)
+
+
+def _choice(flag, value, choices):
+    if value not in choices:
+        raise InfoGANError(f"{flag} {value!r} is not known: choose one of {', '.join(choices)}")
+
+
+def _int_range(flag, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InfoGANError(f"{flag} must be a whole number from {low} to {high}, not {value!r}")
+
+
+def _float_range(flag, value, low, high, what):
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not low < value < high:
+        raise InfoGANError(f"{flag} must be {what}, not {value!r}")

@@ -1,0 +1,99 @@
+"""The InfoGAN paper's MNIST networks (appendix C.1), as Paddle layers with globally named parameters.
+
+Every parameter is named `<prefix>_<layer>.<w|b>` so that separate Programs share it through the scope:
+  G_  generator                     (optimised in the G+Q step)
+  D_  discriminator trunk + D head  (optimised in the D step)
+  Q_  Q head on D's trunk           (optimised in the G+Q step)
+Layers followed by batch norm carry no bias: BN's own shift makes it redundant.
+"""
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+LEAK = 0.1
+IMAGE_SHAPE = (1, 28, 28)
+TRUNK_FEATURES = 1024
+
+
+def _attr(name):
+    return paddle.ParamAttr(name=name)
+
+
+def linear(name, n_in, n_out, bias=True):
+    return nn.Linear(n_in, n_out, _attr(name + ".w"), _attr(name + ".b") if bias else False)
+
+
+def conv(name, c_in, c_out, bias=True):
+    """4x4 convolution, stride 2: halves the spatial size."""
+    b = _attr(name + ".b") if bias else False
+    return nn.Conv2D(c_in, c_out, 4, 2, 1, weight_attr=_attr(name + ".w"), bias_attr=b)
+
+
+def deconv(name, c_in, c_out, bias=True):
+    """4x4 transposed convolution, stride 2: doubles the spatial size."""
+    b = _attr(name + ".b") if bias else False
+    return nn.Conv2DTranspose(c_in, c_out, 4, 2, 1, weight_attr=_attr(name + ".w"), bias_attr=b)
+
+
+def batch_norm(name, channels, image=False):
+    layer = nn.BatchNorm2D if image else nn.BatchNorm1D
+    return layer(channels, weight_attr=_attr(name + ".w"), bias_attr=_attr(name + ".b"), name=name)
+
+
+class Generator(nn.Layer):
+    """G(z, c): FC 1024-BN-ReLU, FC 7x7x128-BN-ReLU, deconv 64-BN-ReLU, deconv 1-sigmoid (pixels in [0, 1])."""
+
+    def __init__(self, input_dim):
+        super().__init__()
+        self.fc1 = linear("G_fc1", input_dim, 1024, bias=False)
+        self.bn1 = batch_norm("G_bn1", 1024)
+        self.fc2 = linear("G_fc2", 1024, 128 * 7 * 7, bias=False)
+        self.bn2 = batch_norm("G_bn2", 128 * 7 * 7)
+        self.deconv1 = deconv("G_deconv1", 128, 64, bias=False)
+        self.bn3 = batch_norm("G_bn3", 64, image=True)
+        self.deconv2 = deconv("G_deconv2", 64, 1)
+
+    def forward(self, latent):
+        h = F.relu(self.bn1(self.fc1(latent)))
+        h = F.relu(self.bn2(self.fc2(h)))
+        h = paddle.reshape(h, [-1, 128, 7, 7])
+        h = F.relu(self.bn3(self.deconv1(h)))
+        return F.sigmoid(self.deconv2(h))
+
+
+class Discriminator(nn.Layer):
+    """D's trunk (shared with Q): conv 64-lReLU, conv 128-BN-lReLU, FC 1024-BN-lReLU; D head: FC 1 (a logit)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = conv("D_conv1", 1, 64)
+        self.conv2 = conv("D_conv2", 64, 128, bias=False)
+        self.bn2 = batch_norm("D_bn2", 128, image=True)
+        self.fc3 = linear("D_fc3", 128 * 7 * 7, TRUNK_FEATURES, bias=False)
+        self.bn3 = batch_norm("D_bn3", TRUNK_FEATURES)
+        self.head = linear("D_out", TRUNK_FEATURES, 1)
+
+    def trunk(self, images):
+        h = F.leaky_relu(self.conv1(images), LEAK)
+        h = F.leaky_relu(self.bn2(self.conv2(h)), LEAK)
+        h = paddle.flatten(h, 1)
+        return F.leaky_relu(self.bn3(self.fc3(h)), LEAK)
+
+    def forward(self, images):
+        """(D's logit, trunk features) for a batch of images."""
+        features = self.trunk(images)
+        return self.head(features), features
+
+
+class QHead(nn.Layer):
+    """Q(c|x) on D's trunk features: FC 128-BN-lReLU, then the codes' parameters (see latent.LatentSpec)."""
+
+    def __init__(self, q_dim):
+        super().__init__()
+        self.fc1 = linear("Q_fc1", TRUNK_FEATURES, 128, bias=False)
+        self.bn1 = batch_norm("Q_bn1", 128)
+        self.out = linear("Q_out", 128, q_dim)
+
+    def forward(self, features):
+        return self.out(F.leaky_relu(self.bn1(self.fc1(features)), LEAK))

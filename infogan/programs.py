@@ -1,0 +1,134 @@
+"""The three static Programs of InfoGAN, sharing parameters by their global names through one scope.
+
+  d_step     D's loss on a real batch and a fed fake batch; Adam on the D_ parameters only.
+  gq_step    G(z, c) -> D and Q: G's non-saturating loss - lambda_cat L_I(cat) - lambda_cont L_I(cont);
+             Adam on the G_ and Q_ parameters only. Its fake batch is fetched and fed to the next D step,
+             so the D step holds no copy of G (a program runs every op it holds).
+  generate   G alone, batch norm in inference mode: (z, c) -> images.
+  encode     D's trunk and Q alone, batch norm in inference mode: images -> Q's categorical
+             probabilities and continuous-code means (for evaluation; not one of the training steps).
+
+All of them are initialised by ONE startup program, run once: a startup per program would re-initialise
+the parameters they share. Each program is built under its own unique-name prefix, so the optimizers'
+learning-rate variables do not collide (both would otherwise be `learning_rate_0`).
+"""
+
+from dataclasses import dataclass
+
+import paddle
+import paddle.nn.functional as F
+from paddle.static import Program, data, program_guard
+from paddle.utils import unique_name
+
+from infogan.nets import IMAGE_SHAPE, Discriminator, Generator, QHead
+
+
+@dataclass
+class Step:
+    """A program and the named values it can fetch."""
+
+    program: Program
+    fetches: dict
+
+
+@dataclass
+class TrainPrograms:
+    startup: Program
+    d_step: Step
+    gq_step: Step
+    generate: Step
+    encode: Step
+
+
+def _image_feed(name):
+    return data(name, [None, *IMAGE_SHAPE], "float32")
+
+
+def _latent_feeds(spec):
+    z = data("z", [None, spec.noise.dim], "float32")
+    c_cat = data("c_cat", [None, spec.cat.dim], "float32")
+    c_cont = data("c_cont", [None, spec.cont.dim], "float32")
+    return z, c_cat, c_cont
+
+
+def _bce(logits, target):
+    labels = paddle.full_like(logits, target)
+    return F.binary_cross_entropy_with_logits(logits, labels)
+
+
+def _trainable(program, prefixes):
+    """Parameters to optimise: by name prefix, without batch norm's running statistics."""
+    params = program.global_block().all_parameters()
+    return [p for p in params if p.name.startswith(prefixes) and not p.stop_gradient]
+
+
+def _adam(hp, lr):
+    return paddle.optimizer.Adam(lr, beta1=hp.beta1, beta2=0.999)
+
+
+def build_d_step(hp, startup):
+    program = Program()
+    with program_guard(program, startup), unique_name.guard("d_step_"):
+        real, fake = _image_feed("real"), _image_feed("fake")
+        disc = Discriminator()
+        real_logit, _ = disc(real)
+        fake_logit, _ = disc(fake)
+        d_loss = _bce(real_logit, 1.0) + _bce(fake_logit, 0.0)
+        fetches = {
+            "d_loss": d_loss,
+            "d_real": paddle.mean(F.sigmoid(real_logit)),
+            "d_fake": paddle.mean(F.sigmoid(fake_logit)),
+        }
+        _adam(hp, hp.lr_d).minimize(d_loss, parameters=_trainable(program, "D_"))
+    return Step(program, fetches)
+
+
+def build_gq_step(spec, hp, startup):
+    program = Program()
+    with program_guard(program, startup), unique_name.guard("gq_step_"):
+        z, c_cat, c_cont = _latent_feeds(spec)
+        fake = Generator(spec.input_dim)(paddle.concat([z, c_cat, c_cont], axis=1))
+        disc = Discriminator()
+        for p in disc.parameters():
+            p.stop_gradient = True  # D is fixed here: no gradient for its weights, only through them to G
+        fake_logit, features = disc(fake)
+        li_cat, li_cont = spec.logli(c_cat, c_cont, QHead(spec.q_dim)(features))
+        g_loss = _bce(fake_logit, 1.0)
+        loss = g_loss - hp.lambda_cat * li_cat - hp.lambda_cont * li_cont
+        fetches = {"fake": fake, "g_loss": g_loss, "li_cat": li_cat, "li_cont": li_cont}
+        _adam(hp, hp.lr_g).minimize(loss, parameters=_trainable(program, ("G_", "Q_")))
+    return Step(program, fetches)
+
+
+def build_generate(spec, startup):
+    program = Program()
+    with program_guard(program, startup), unique_name.guard("generate_"):
+        z, c_cat, c_cont = _latent_feeds(spec)
+        gen = Generator(spec.input_dim)
+        gen.eval()
+        images = gen(paddle.concat([z, c_cat, c_cont], axis=1))
+    return Step(program, {"images": images})
+
+
+def build_encode(spec, startup):
+    program = Program()
+    with program_guard(program, startup), unique_name.guard("encode_"):
+        images = _image_feed("images")
+        disc, q_head = Discriminator(), QHead(spec.q_dim)
+        disc.eval()
+        q_head.eval()
+        cat_logits, cont_params = spec.split_q(q_head(disc.trunk(images)))
+        cont_mean, _ = spec.cont.mean_std(cont_params)
+        fetches = {"cat_probs": F.softmax(cat_logits, axis=1), "cont_mean": cont_mean}
+    return Step(program, fetches)
+
+
+def build_train_programs(spec, hp):
+    startup = Program()
+    return TrainPrograms(
+        startup=startup,
+        d_step=build_d_step(hp, startup),
+        gq_step=build_gq_step(spec, hp, startup),
+        generate=build_generate(spec, startup),
+        encode=build_encode(spec, startup),
+    )

@@ -1,0 +1,207 @@
+"""Training: the D step and the G+Q step run alternately on one Executor, with logs, grids and checkpoints.
+
+A run directory holds config.json, log.jsonl (one JSON record per logged step), curves.png, grids/ and
+checkpoints/. Everything random in a step is drawn from generators seeded by (seed, step) or (seed, epoch),
+so a run resumed from a checkpoint continues exactly as the same run straight through would have.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime
+
+import numpy as np
+import paddle
+from tqdm import tqdm
+
+from infogan import InfoGANError
+from infogan.config import DEFAULT_ITERATIONS, TrainConfig
+from infogan.data import batches, load_dataset
+from infogan.evaluation import categorise
+from infogan.files import write_text
+from infogan.latent import LatentSpec
+from infogan.metrics import accuracy
+from infogan.programs import build_train_programs
+from infogan.runtime import executor, latest_checkpoint, load_training_state, save_checkpoint
+from infogan.sampling import read_config, write_grids
+from infogan.viz import plot_curves
+
+RESUMABLE = {"iterations", "epochs", "device", "data_dir", "no_fallback"}  # what --resume may change
+LOG_KEYS = ("d_loss", "g_loss", "L_I_cat", "L_I_cont", "d_real", "d_fake", "accuracy")
+EVAL_IMAGES = 2000  # held-out images scored during training; scripts/evaluate.py scores the whole split
+
+
+def total_iterations(cfg, n_train):
+    if cfg.iterations is not None:
+        return cfg.iterations
+    if cfg.epochs is not None:
+        return cfg.epochs * (n_train // cfg.batch_size)
+    return DEFAULT_ITERATIONS
+
+
+def new_run(options, run_dir=None, overwrite=False):
+    """Trains a new run with the given TrainConfig fields (the rest default); returns its directory."""
+    cfg = TrainConfig(**options).validate()
+    run_dir = run_dir or os.path.join("outputs", f"{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}")
+    taken = os.path.exists(run_dir) and os.listdir(run_dir)
+    if taken and not overwrite:
+        raise InfoGANError(
+            f"run directory {run_dir} already exists: pass --resume {run_dir} to continue it, "
+            "--overwrite to replace it, or another --run-dir"
+        )
+    trainer = Trainer(cfg, run_dir)  # checks the device and loads the data before anything is written
+    if taken:
+        shutil.rmtree(run_dir)
+    _make_run_dir(run_dir)
+    write_text(os.path.join(run_dir, "config.json"), cfg.to_json() + "\n")
+    trainer.run(start_from=None)
+    return run_dir
+
+
+def resume_run(run_dir, options):
+    """Continues a run from its latest checkpoint; `options` may change only RESUMABLE fields."""
+    cfg = read_config(run_dir)
+    for key, value in options.items():
+        if key not in RESUMABLE and getattr(cfg, key) != value:
+            flag = "--" + key.replace("_", "-")
+            raise InfoGANError(f"{flag} cannot change when resuming: {run_dir}/config.json says {getattr(cfg, key)!r}")
+    cfg = dataclasses.replace(cfg, **options).validate()
+    checkpoint = latest_checkpoint(run_dir)
+    trainer = Trainer(cfg, run_dir)
+    write_text(os.path.join(run_dir, "config.json"), cfg.to_json() + "\n")
+    trainer.run(start_from=checkpoint)
+    return run_dir
+
+
+def _make_run_dir(run_dir):
+    try:
+        os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    except OSError as e:
+        raise InfoGANError(f"cannot create run directory {run_dir}: {e.strerror}") from None
+
+
+class Meter:
+    """Training throughput, timing only the steps (not grids, checkpoints or evaluation)."""
+
+    def __init__(self, step, batch_size):
+        self.batch_size = batch_size
+        self.last_step = step
+        self.seconds = 0.0
+
+    @contextmanager
+    def timing(self):
+        started = time.perf_counter()
+        yield
+        self.seconds += time.perf_counter() - started
+
+    def images_per_s(self, step):
+        rate = (step - self.last_step) * self.batch_size / max(self.seconds, 1e-9)
+        self.last_step, self.seconds = step, 0.0
+        return rate
+
+
+class Trainer:
+    def __init__(self, cfg, run_dir):
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.spec = LatentSpec.from_config(cfg)
+        self.exe = executor(cfg.device)
+        self.data = load_dataset(cfg.dataset, cfg.data_dir, fallback=not cfg.no_fallback)
+        paddle.seed(cfg.seed)
+        self.programs = build_train_programs(self.spec, cfg)
+        self.exe.run(self.programs.startup)
+        self.log_path = os.path.join(run_dir, "log.jsonl")
+
+    def run(self, start_from):
+        cfg = self.cfg
+        start = 0 if start_from is None else load_training_state(start_from, self.programs, self.exe)
+        total = total_iterations(cfg, len(self.data.train_images))
+        records = self._read_log(until=start)
+        print(f"data: {self.data.source}\nrun directory: {self.run_dir}", file=sys.stderr)
+        real_batches = batches(self.data.train_images, cfg.batch_size, cfg.seed, start)
+        progress = tqdm(range(start, total), initial=start, total=total, desc="training", unit="it", file=sys.stderr)
+        meter = Meter(start, cfg.batch_size)
+        for step in progress:
+            evaluated = self._due(step, cfg.eval_every, total)
+            logged = evaluated or self._due(step, cfg.log_every, total)
+            with meter.timing():
+                stats = self.train_step(step, next(real_batches), logged)
+            if logged:
+                if evaluated:
+                    stats["accuracy"] = self.held_out_accuracy()
+                records.append(self._record(step + 1, stats, meter.images_per_s(step + 1)))
+                progress.set_postfix(L_I_cat=f"{stats['li_cat'] + self.spec.cat.entropy():.3f}", refresh=False)
+            if self._due(step, cfg.grid_every, total):
+                self.write_grids(step + 1, records)
+            if self._due(step, cfg.checkpoint_every, total):
+                save_checkpoint(self.run_dir, self.programs, step + 1, cfg.keep_checkpoints)
+        progress.close()
+        self._finish(records)
+
+    def train_step(self, step, real, logged):
+        """One G+Q step, then one D step on the G+Q step's fake batch; logged statistics or None."""
+        gq, d = self.programs.gq_step, self.programs.d_step
+        latent = self.spec.sample(np.random.default_rng([self.cfg.seed, 1, step]), self.cfg.batch_size)
+        gq_names = ["fake", "g_loss", "li_cat", "li_cont"] if logged else ["fake"]
+        gq_out = self.exe.run(gq.program, feed=latent, fetch_list=[gq.fetches[k] for k in gq_names])
+        d_names = ["d_loss", "d_real", "d_fake"] if logged else []
+        d_feed = {"real": real, "fake": gq_out[0]}
+        d_out = self.exe.run(d.program, feed=d_feed, fetch_list=[d.fetches[k] for k in d_names])
+        if not logged:
+            return None
+        return {k: float(v) for k, v in zip(gq_names[1:] + d_names, gq_out[1:] + d_out, strict=True)}
+
+    def held_out_accuracy(self):
+        """Q's unsupervised accuracy on (at most EVAL_IMAGES of) the held-out images."""
+        images, labels = self.data.test_images[:EVAL_IMAGES], self.data.test_labels[:EVAL_IMAGES]
+        pred = categorise(self.exe, self.programs.encode, images)
+        return accuracy(pred, labels, self.spec.cat.dim, int(labels.max()) + 1)[0]
+
+    def _record(self, step, stats, images_per_s):
+        record = {
+            "step": step,
+            "d_loss": stats["d_loss"],
+            "g_loss": stats["g_loss"],
+            "L_I_cat": stats["li_cat"] + self.spec.cat.entropy(),
+            "L_I_cont": stats["li_cont"] + self.spec.cont.entropy(),
+            "d_real": stats["d_real"],
+            "d_fake": stats["d_fake"],
+            "images_per_s": images_per_s,
+        }
+        if "accuracy" in stats:
+            record["accuracy"] = stats["accuracy"]
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        return record
+
+    def _read_log(self, until):
+        """The log records up to step `until`; later ones (written after the checkpoint resumed) are dropped."""
+        if not os.path.exists(self.log_path):
+            return []
+        with open(self.log_path) as f:
+            records = [r for r in (json.loads(line) for line in f if line.strip()) if r["step"] <= until]
+        write_text(self.log_path, "".join(json.dumps(r) + "\n" for r in records))
+        return records
+
+    def write_grids(self, step, records):
+        folder = os.path.join(self.run_dir, "grids")
+        write_grids(self.exe, self.programs.generate, self.spec, folder, f"step{step:07d}_", seed=self.cfg.seed)
+        if records:
+            plot_curves(records, os.path.join(self.run_dir, "curves.png"), self.spec.cat.dim)
+
+    def _finish(self, records):
+        final = records[-1] if records else {}
+        summary = ", ".join(f"{k} {final[k]:.3f}" for k in LOG_KEYS if k in final)
+        print(f"done: {self.run_dir} ({summary})", file=sys.stderr)
+        print(
+            f"grids: {os.path.join(self.run_dir, 'grids')}; redraw with: python scripts/sample.py {self.run_dir}",
+            file=sys.stderr,
+        )
+
+    @staticmethod
+    def _due(step, every, total):
+        return (step + 1) % every == 0 or step + 1 == total

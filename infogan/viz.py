@@ -1,0 +1,90 @@
+"""PNG figures: image grids with labelled rows and columns, and training curves."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from infogan.files import atomic_path  # noqa: E402
+
+CELL_INCHES = 0.55
+
+
+def tile(images, pad=1):
+    """[R, C, H, W] images -> one [R*(H+pad)-pad, C*(W+pad)-pad] array, separated by white lines."""
+    rows, cols, h, w = images.shape
+    canvas = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad), dtype=np.float32)
+    for r in range(rows):
+        for c in range(cols):
+            canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = images[r, c]
+    return canvas
+
+
+def save_grid(images, path, title, row_labels=None, col_labels=None, xlabel=None, ylabel=None):
+    """Draws [R, C, H, W] images in [0, 1] as one labelled grid and writes it to `path` as PNG."""
+    rows, cols, h, w = images.shape
+    fig, ax = plt.subplots(figsize=(cols * CELL_INCHES + 1.2, rows * CELL_INCHES + 1.0))
+    ax.imshow(1.0 - tile(images), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    centres = lambda n, size: [i * (size + 1) + size / 2 - 0.5 for i in range(n)]  # noqa: E731
+    ax.set_yticks(centres(rows, h), row_labels if row_labels is not None else [""] * rows)
+    ax.set_xticks(centres(cols, w), col_labels if col_labels is not None else [""] * cols)
+    ax.tick_params(length=0, labelsize=7)
+    ax.set_xlabel(xlabel or "")
+    ax.set_ylabel(ylabel or "")
+    ax.set_title(title, fontsize=9)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    _save(fig, path)
+
+
+def plot_curves(records, path, categories):
+    """Losses, D's outputs, both L_I terms and held-out accuracy against the step, from the run's log."""
+    steps = [r["step"] for r in records]
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4))
+    for key in ("d_loss", "g_loss"):
+        axes[0].plot(steps, [r[key] for r in records], label=key)
+    axes[0].set_title("GAN losses")
+    for key in ("d_real", "d_fake"):
+        axes[1].plot(steps, [r[key] for r in records], label=key)
+    axes[1].set_title("D(x) on real and fake batches")
+    axes[1].set_ylim(0, 1)
+    axes[2].plot(steps, [r["L_I_cat"] for r in records], label="L_I categorical")
+    axes[2].plot(steps, [r["L_I_cont"] for r in records], label="L_I continuous")
+    axes[2].axhline(math.log(categories), color="gray", ls="--", lw=1, label=f"H(c_cat) = ln {categories}")
+    axes[2].set_title("L_I (nats; log Q(c|x) + H(c))")
+    evaluated = [r for r in records if "accuracy" in r]
+    axes[3].plot([r["step"] for r in evaluated], [r["accuracy"] for r in evaluated], "o-", label="accuracy")
+    axes[3].set_ylim(0, 1)
+    axes[3].set_title("Q's unsupervised accuracy, held-out images")
+    for ax in axes:
+        ax.set_xlabel("iteration")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def plot_confusion(counts, category_to_label, acc, path):
+    """counts[category, label], rows ordered by the label each category was mapped to."""
+    order = sorted(range(len(counts)), key=lambda c: category_to_label.get(c, len(counts)))
+    fig, ax = plt.subplots(figsize=(7, 6))
+    shown = counts[order]
+    ax.imshow(shown, cmap="Blues")
+    for (i, j), n in np.ndenumerate(shown):
+        ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if n > shown.max() / 2 else "black")
+    ax.set_yticks(range(len(order)), [f"c={c} -> {category_to_label.get(c, '-')}" for c in order], fontsize=8)
+    ax.set_xticks(range(counts.shape[1]), range(counts.shape[1]))
+    ax.set_xlabel("true label")
+    ax.set_ylabel("Q's category -> mapped label")
+    ax.set_title(f"Unsupervised classification by Q: accuracy {acc:.1%}")
+    fig.tight_layout()
+    _save(fig, path)
