@@ -32,6 +32,7 @@ class TrainConfig:
     lr_d: float = 2e-4
     lr_g: float = 1e-3
     beta1: float = 0.5
+    q_in_d_step: bool = False
     log_every: int = 10
     grid_every: int = 500
     eval_every: int = 200

@@ -1,6 +1,7 @@
 """The three static Programs of InfoGAN, sharing parameters by their global names through one scope.
 
   d_step     D's loss on a real batch and a fed fake batch; Adam on the D_ parameters only.
+             With q_in_d_step, also - lambda L_I on the fakes, and Adam on the Q_ parameters too.
   gq_step    G(z, c) -> D and Q: G's non-saturating loss - lambda_cat L_I(cat) - lambda_cont L_I(cont);
              Adam on the G_ and Q_ parameters only. Its fake batch is fetched and fed to the next D step,
              so the D step holds no copy of G (a program runs every op it holds).
@@ -44,11 +45,12 @@ def _image_feed(name):
     return data(name, [None, *IMAGE_SHAPE], "float32")
 
 
+def _code_feeds(spec):
+    return data("c_cat", [None, spec.cat.dim], "float32"), data("c_cont", [None, spec.cont.dim], "float32")
+
+
 def _latent_feeds(spec):
-    z = data("z", [None, spec.noise.dim], "float32")
-    c_cat = data("c_cat", [None, spec.cat.dim], "float32")
-    c_cont = data("c_cont", [None, spec.cont.dim], "float32")
-    return z, c_cat, c_cont
+    return (data("z", [None, spec.noise.dim], "float32"), *_code_feeds(spec))
 
 
 def _bce(logits, target):
@@ -66,20 +68,25 @@ def _adam(hp, lr):
     return paddle.optimizer.Adam(lr, beta1=hp.beta1, beta2=0.999)
 
 
-def build_d_step(hp, startup):
+def build_d_step(spec, hp, startup):
     program = Program()
     with program_guard(program, startup), unique_name.guard("d_step_"):
         real, fake = _image_feed("real"), _image_feed("fake")
         disc = Discriminator()
         real_logit, _ = disc(real)
-        fake_logit, _ = disc(fake)
+        fake_logit, fake_features = disc(fake)
         d_loss = _bce(real_logit, 1.0) + _bce(fake_logit, 0.0)
         fetches = {
             "d_loss": d_loss,
             "d_real": paddle.mean(F.sigmoid(real_logit)),
             "d_fake": paddle.mean(F.sigmoid(fake_logit)),
         }
-        _adam(hp, hp.lr_d).minimize(d_loss, parameters=_trainable(program, "D_"))
+        loss, optimised = d_loss, "D_"
+        if hp.q_in_d_step:  # as the InfoGAN authors' code: D's trunk and Q also maximise L_I on the fakes
+            c_cat, c_cont = _code_feeds(spec)
+            li_cat, li_cont = spec.logli(c_cat, c_cont, QHead(spec.q_dim)(fake_features))
+            loss, optimised = d_loss - hp.lambda_cat * li_cat - hp.lambda_cont * li_cont, ("D_", "Q_")
+        _adam(hp, hp.lr_d).minimize(loss, parameters=_trainable(program, optimised))
     return Step(program, fetches)
 
 
@@ -127,7 +134,7 @@ def build_train_programs(spec, hp):
     startup = Program()
     return TrainPrograms(
         startup=startup,
-        d_step=build_d_step(hp, startup),
+        d_step=build_d_step(spec, hp, startup),
         gq_step=build_gq_step(spec, hp, startup),
         generate=build_generate(spec, startup),
         encode=build_encode(spec, startup),

@@ -72,7 +72,7 @@ def load_training_state(checkpoint, programs, exe):
             paddle.static.load(step_program.program, os.path.join(checkpoint, name), exe)
         with open(os.path.join(checkpoint, "state.json")) as f:
             return int(json.load(f)["step"])
-    except (OSError, ValueError, KeyError, RuntimeError, AssertionError) as e:
+    except Exception as e:  # whatever fails while reading it, the checkpoint is unusable
         raise InfoGANError(f"checkpoint {checkpoint} cannot be loaded: {str(e).splitlines()[0]}") from None
 
 
@@ -85,5 +85,7 @@ def load_state(checkpoint, program):
         with warnings.catch_warnings():  # the checkpoint also holds what this program does not use: fine
             warnings.filterwarnings("ignore", message="This list is not set")
             paddle.static.set_program_state(program, state)
-    except (OSError, ValueError, RuntimeError, AssertionError) as e:
-        raise InfoGANError(f"checkpoint {checkpoint} does not fit this model: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # a missing, corrupt or foreign checkpoint alike
+        raise InfoGANError(
+            f"checkpoint {checkpoint} does not fit this model (did config.json change?): {str(e).splitlines()[0]}"
+        ) from None

@@ -7,8 +7,10 @@ so a run resumed from a checkpoint continues exactly as the same run straight th
 
 import dataclasses
 import json
+import math
 import os
 import shutil
+import signal
 import sys
 import time
 from contextlib import contextmanager
@@ -26,12 +28,14 @@ from infogan.files import write_text
 from infogan.latent import LatentSpec
 from infogan.metrics import accuracy
 from infogan.programs import build_train_programs
-from infogan.runtime import executor, latest_checkpoint, load_training_state, save_checkpoint
+from infogan.runtime import checkpoint_dirs, executor, latest_checkpoint, load_training_state, save_checkpoint
 from infogan.sampling import read_config, write_grids
 from infogan.viz import plot_curves
 
 RESUMABLE = {"iterations", "epochs", "device", "data_dir", "no_fallback"}  # what --resume may change
 LOG_KEYS = ("d_loss", "g_loss", "L_I_cat", "L_I_cont", "d_real", "d_fake", "accuracy")
+GQ_STATS = ("fake", "li_cat", "li_cont", "g_loss")
+D_STATS = ("d_loss", "d_real", "d_fake")
 EVAL_IMAGES = 2000  # held-out images scored during training; scripts/evaluate.py scores the whole split
 
 
@@ -84,6 +88,33 @@ def _make_run_dir(run_dir):
         raise InfoGANError(f"cannot create run directory {run_dir}: {e.strerror}") from None
 
 
+class StopSignals:
+    """Within the block, SIGINT and SIGTERM only set `received`: the loop finishes its step, saves, stops."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self):
+        self.received = None
+        self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+class Interrupted(InfoGANError):
+    def __init__(self, signum, step, run_dir):
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"{name} at step {step}: checkpoint and logs saved; resume with: python scripts/train.py --resume {run_dir}"
+        )
+
+
 class Meter:
     """Training throughput, timing only the steps (not grids, checkpoints or evaluation)."""
 
@@ -125,35 +156,56 @@ class Trainer:
         real_batches = batches(self.data.train_images, cfg.batch_size, cfg.seed, start)
         progress = tqdm(range(start, total), initial=start, total=total, desc="training", unit="it", file=sys.stderr)
         meter = Meter(start, cfg.batch_size)
-        for step in progress:
-            evaluated = self._due(step, cfg.eval_every, total)
-            logged = evaluated or self._due(step, cfg.log_every, total)
-            with meter.timing():
-                stats = self.train_step(step, next(real_batches), logged)
-            if logged:
-                if evaluated:
+        with StopSignals() as signals:
+            for step in progress:
+                with meter.timing():
+                    stats = self.train_step(step, next(real_batches))
+                self._check_finite(step + 1, stats)
+                if self._due(step, cfg.eval_every, total):
                     stats["accuracy"] = self.held_out_accuracy()
-                records.append(self._record(step + 1, stats, meter.images_per_s(step + 1)))
-                progress.set_postfix(L_I_cat=f"{stats['li_cat'] + self.spec.cat.entropy():.3f}", refresh=False)
-            if self._due(step, cfg.grid_every, total):
-                self.write_grids(step + 1, records)
-            if self._due(step, cfg.checkpoint_every, total):
-                save_checkpoint(self.run_dir, self.programs, step + 1, cfg.keep_checkpoints)
+                if "accuracy" in stats or self._due(step, cfg.log_every, total):
+                    records.append(self._record(step + 1, stats, meter.images_per_s(step + 1)))
+                    progress.set_postfix(L_I_cat=f"{records[-1]['L_I_cat']:.3f}", refresh=False)
+                if self._due(step, cfg.grid_every, total):
+                    self.write_grids(step + 1, records)
+                if self._due(step, cfg.checkpoint_every, total) or signals.received:
+                    self.save(step + 1)
+                if signals.received:
+                    progress.close()
+                    raise Interrupted(signals.received, step + 1, self.run_dir)
         progress.close()
         self._finish(records)
 
-    def train_step(self, step, real, logged):
-        """One G+Q step, then one D step on the G+Q step's fake batch; logged statistics or None."""
+    def train_step(self, step, real):
+        """One G+Q step, then one D step on the G+Q step's fake batch; the step's statistics."""
         gq, d = self.programs.gq_step, self.programs.d_step
         latent = self.spec.sample(np.random.default_rng([self.cfg.seed, 1, step]), self.cfg.batch_size)
-        gq_names = ["fake", "g_loss", "li_cat", "li_cont"] if logged else ["fake"]
-        gq_out = self.exe.run(gq.program, feed=latent, fetch_list=[gq.fetches[k] for k in gq_names])
-        d_names = ["d_loss", "d_real", "d_fake"] if logged else []
-        d_feed = {"real": real, "fake": gq_out[0]}
-        d_out = self.exe.run(d.program, feed=d_feed, fetch_list=[d.fetches[k] for k in d_names])
-        if not logged:
-            return None
-        return {k: float(v) for k, v in zip(gq_names[1:] + d_names, gq_out[1:] + d_out, strict=True)}
+        fake, *gq_stats = self.exe.run(gq.program, feed=latent, fetch_list=[gq.fetches[k] for k in GQ_STATS])
+        d_feed = {"real": real, "fake": fake}
+        if self.cfg.q_in_d_step:
+            d_feed.update(c_cat=latent["c_cat"], c_cont=latent["c_cont"])
+        d_stats = self.exe.run(d.program, feed=d_feed, fetch_list=[d.fetches[k] for k in D_STATS])
+        return {k: float(v) for k, v in zip(GQ_STATS[1:] + D_STATS, gq_stats + d_stats, strict=True)}
+
+    def _check_finite(self, step, stats):
+        bad = [k for k, v in stats.items() if not math.isfinite(v)]
+        if bad:
+            kept = checkpoint_dirs(self.run_dir)
+            last = f"the last good checkpoint is {kept[-1]}" if kept else "no checkpoint was written yet"
+            raise InfoGANError(
+                f"training diverged at step {step}: {', '.join(bad)} became {stats[bad[0]]}; {last}. "
+                "Lower --lr-d/--lr-g or the lambdas, or change --seed"
+            )
+
+    def save(self, step):
+        try:
+            save_checkpoint(self.run_dir, self.programs, step, self.cfg.keep_checkpoints)
+        except OSError as e:
+            kept = checkpoint_dirs(self.run_dir)
+            last = f"{kept[-1]} is intact" if kept else "there is no earlier checkpoint"
+            raise InfoGANError(
+                f"cannot write the step-{step} checkpoint in {self.run_dir}: {e.strerror}; {last}"
+            ) from None
 
     def held_out_accuracy(self):
         """Q's unsupervised accuracy on (at most EVAL_IMAGES of) the held-out images."""
@@ -182,8 +234,15 @@ class Trainer:
         """The log records up to step `until`; later ones (written after the checkpoint resumed) are dropped."""
         if not os.path.exists(self.log_path):
             return []
+        records = []
         with open(self.log_path) as f:
-            records = [r for r in (json.loads(line) for line in f if line.strip()) if r["step"] <= until]
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except ValueError:  # a last line cut short by a kill; nothing after it was written
+                    break
+                if record["step"] <= until:
+                    records.append(record)
         write_text(self.log_path, "".join(json.dumps(r) + "\n" for r in records))
         return records
 

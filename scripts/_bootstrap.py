@@ -7,7 +7,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_cli(main):
-    """Calls main(); an InfoGANError becomes `error: ...` on stderr and exit status 2 (--debug: traceback)."""
+    """Calls main(); an InfoGANError becomes `error: ...` on stderr and its exit status (--debug: traceback)."""
     from infogan import InfoGANError
 
     try:
@@ -16,4 +16,4 @@ def run_cli(main):
         if "--debug" in sys.argv:
             raise
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(e.exit_code)

@@ -25,6 +25,7 @@ def parse_args():
     p.add_argument("--lr-d", type=float, help="D's Adam learning rate (default 2e-4)")
     p.add_argument("--lr-g", type=float, help="G's and Q's Adam learning rate (default 1e-3)")
     p.add_argument("--beta1", type=float, help="Adam's beta1 (default 0.5)")
+    p.add_argument("--q-in-d-step", action="store_true", help="D's step also trains its trunk and Q on L_I")
     p.add_argument("--log-every", type=int, help="steps between log records (default 10)")
     p.add_argument("--grid-every", type=int, help="steps between traversal grids (default 500)")
     p.add_argument("--eval-every", type=int, help="steps between held-out accuracy checks (default 200)")
