@@ -10,12 +10,14 @@ from infogan import InfoGANError
 DATASETS = ("mnist", "fashion-mnist")
 DEVICES = ("auto", "cpu", "gpu")
 CONT_STD = ("fixed", "learned")
+ARCHS = ("paper", "mlp")
 DEFAULT_ITERATIONS = 2000
 
 
 @dataclass
 class TrainConfig:
     dataset: str = "mnist"
+    arch: str = "paper"
     data_dir: str | None = None
     no_fallback: bool = False
     device: str = "auto"
@@ -33,6 +35,7 @@ class TrainConfig:
     lr_g: float = 1e-3
     beta1: float = 0.5
     q_in_d_step: bool = False
+    gan_baseline: bool = False
     log_every: int = 10
     grid_every: int = 500
     eval_every: int = 200
@@ -42,6 +45,7 @@ class TrainConfig:
     def validate(self):
         _choice("--dataset", self.dataset, DATASETS)
         _choice("--device", self.device, DEVICES)
+        _choice("--arch", self.arch, ARCHS)
         _choice("--cont-std", self.cont_std, CONT_STD)
         _int_range("--batch-size", self.batch_size, 2, 4096)
         _int_range("--noise-dim", self.noise_dim, 1, 10_000)
@@ -59,6 +63,10 @@ class TrainConfig:
         _float_range("--beta1", self.beta1, -1e-12, 1.0, "Adam's beta1, in [0, 1)")
         for flag, value in (("--lambda-cat", self.lambda_cat), ("--lambda-cont", self.lambda_cont)):
             _float_range(flag, value, -1e-12, 1000.0, "a weight >= 0 (0 turns the L_I term off for G)")
+        if self.gan_baseline and self.q_in_d_step:
+            raise InfoGANError("--gan-baseline trains a plain GAN's D: it cannot be combined with --q-in-d-step")
+        if self.gan_baseline and 0 in (self.lambda_cat, self.lambda_cont):
+            raise InfoGANError("--gan-baseline needs --lambda-cat and --lambda-cont > 0: they weight Q's own training")
         return self
 
     def to_json(self):

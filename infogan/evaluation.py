@@ -52,7 +52,7 @@ def evaluate_run(run_dir, data_dir=None, device="cpu"):
     spec = LatentSpec.from_config(cfg)
     exe = executor(device)
     startup = paddle.static.Program()
-    encode_step = build_encode(spec, startup)
+    encode_step = build_encode(spec, cfg, startup)
     exe.run(startup)
     load_state(checkpoint, encode_step.program)
     metrics = score(categorise(exe, encode_step, images), labels, spec.cat.dim)

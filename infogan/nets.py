@@ -1,4 +1,5 @@
-"""The InfoGAN paper's MNIST networks (appendix C.1), as Paddle layers with globally named parameters.
+"""The networks, as Paddle layers with globally named parameters: the InfoGAN paper's MNIST networks
+(appendix C.1, arch "paper") and the two-layer MLPs of the InfoGAN article's GAN demo (arch "mlp").
 
 Every parameter is named `<prefix>_<layer>.<w|b>` so that separate Programs share it through the scope:
   G_  generator                     (optimised in the G+Q step)
@@ -13,7 +14,6 @@ import paddle.nn.functional as F
 
 LEAK = 0.1
 IMAGE_SHAPE = (1, 28, 28)
-TRUNK_FEATURES = 1024
 
 
 def _attr(name):
@@ -62,23 +62,8 @@ class Generator(nn.Layer):
         return F.sigmoid(self.deconv2(h))
 
 
-class Discriminator(nn.Layer):
-    """D's trunk (shared with Q): conv 64-lReLU, conv 128-BN-lReLU, FC 1024-BN-lReLU; D head: FC 1 (a logit)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = conv("D_conv1", 1, 64)
-        self.conv2 = conv("D_conv2", 64, 128, bias=False)
-        self.bn2 = batch_norm("D_bn2", 128, image=True)
-        self.fc3 = linear("D_fc3", 128 * 7 * 7, TRUNK_FEATURES, bias=False)
-        self.bn3 = batch_norm("D_bn3", TRUNK_FEATURES)
-        self.head = linear("D_out", TRUNK_FEATURES, 1)
-
-    def trunk(self, images):
-        h = F.leaky_relu(self.conv1(images), LEAK)
-        h = F.leaky_relu(self.bn2(self.conv2(h)), LEAK)
-        h = paddle.flatten(h, 1)
-        return F.leaky_relu(self.bn3(self.fc3(h)), LEAK)
+class TrunkAndHead(nn.Layer):
+    """A discriminator: `trunk` (shared with Q) maps images to features, `head` maps features to D's logit."""
 
     def forward(self, images):
         """(D's logit, trunk features) for a batch of images."""
@@ -86,12 +71,62 @@ class Discriminator(nn.Layer):
         return self.head(features), features
 
 
+class Discriminator(TrunkAndHead):
+    """D's trunk (shared with Q): conv 64-lReLU, conv 128-BN-lReLU, FC 1024-BN-lReLU; D head: FC 1 (a logit)."""
+
+    features = 1024
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = conv("D_conv1", 1, 64)
+        self.conv2 = conv("D_conv2", 64, 128, bias=False)
+        self.bn2 = batch_norm("D_bn2", 128, image=True)
+        self.fc3 = linear("D_fc3", 128 * 7 * 7, self.features, bias=False)
+        self.bn3 = batch_norm("D_bn3", self.features)
+        self.head = linear("D_out", self.features, 1)
+
+    def trunk(self, images):
+        h = F.leaky_relu(self.conv1(images), LEAK)
+        h = F.leaky_relu(self.bn2(self.conv2(h)), LEAK)
+        h = paddle.flatten(h, 1)
+        return F.leaky_relu(self.bn3(self.fc3(h)), LEAK)
+
+
+class MLPGenerator(nn.Layer):
+    """The article's G: FC 256-ReLU, FC 784-sigmoid."""
+
+    def __init__(self, input_dim):
+        super().__init__()
+        self.fc1 = linear("G_mlp1", input_dim, 256)
+        self.fc2 = linear("G_mlp2", 256, 28 * 28)
+
+    def forward(self, latent):
+        return paddle.reshape(F.sigmoid(self.fc2(F.relu(self.fc1(latent)))), [-1, *IMAGE_SHAPE])
+
+
+class MLPDiscriminator(TrunkAndHead):
+    """The article's D: FC 256-ReLU as the trunk, FC 1 as the head (its sigmoid lives in the loss)."""
+
+    features = 256
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = linear("D_mlp1", 28 * 28, self.features)
+        self.head = linear("D_mlp_out", self.features, 1)
+
+    def trunk(self, images):
+        return F.relu(self.fc1(paddle.flatten(images, 1)))
+
+
+ARCHITECTURES = {"paper": (Generator, Discriminator), "mlp": (MLPGenerator, MLPDiscriminator)}
+
+
 class QHead(nn.Layer):
     """Q(c|x) on D's trunk features: FC 128-BN-lReLU, then the codes' parameters (see latent.LatentSpec)."""
 
-    def __init__(self, q_dim):
+    def __init__(self, q_dim, in_features):
         super().__init__()
-        self.fc1 = linear("Q_fc1", TRUNK_FEATURES, 128, bias=False)
+        self.fc1 = linear("Q_fc1", in_features, 128, bias=False)
         self.bn1 = batch_norm("Q_bn1", 128)
         self.out = linear("Q_out", 128, q_dim)
 

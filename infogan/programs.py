@@ -1,10 +1,12 @@
-"""The three static Programs of InfoGAN, sharing parameters by their global names through one scope.
+"""InfoGAN's static Programs, two training steps and two inference programs, sharing parameters by
+their global names through one scope.
 
   d_step     D's loss on a real batch and a fed fake batch; Adam on the D_ parameters only.
              With q_in_d_step, also - lambda L_I on the fakes, and Adam on the Q_ parameters too.
   gq_step    G(z, c) -> D and Q: G's non-saturating loss - lambda_cat L_I(cat) - lambda_cont L_I(cont);
              Adam on the G_ and Q_ parameters only. Its fake batch is fetched and fed to the next D step,
-             so the D step holds no copy of G (a program runs every op it holds).
+             so the D step holds no copy of G (a program runs every op it holds). With gan_baseline,
+             L_I trains Q but none of its gradient reaches G: a plain GAN, measured by Q.
   generate   G alone, batch norm in inference mode: (z, c) -> images.
   encode     D's trunk and Q alone, batch norm in inference mode: images -> Q's categorical
              probabilities and continuous-code means (for evaluation; not one of the training steps).
@@ -21,7 +23,7 @@ import paddle.nn.functional as F
 from paddle.static import Program, data, program_guard
 from paddle.utils import unique_name
 
-from infogan.nets import IMAGE_SHAPE, Discriminator, Generator, QHead
+from infogan.nets import ARCHITECTURES, IMAGE_SHAPE, QHead
 
 
 @dataclass
@@ -72,7 +74,7 @@ def build_d_step(spec, hp, startup):
     program = Program()
     with program_guard(program, startup), unique_name.guard("d_step_"):
         real, fake = _image_feed("real"), _image_feed("fake")
-        disc = Discriminator()
+        disc = ARCHITECTURES[hp.arch][1]()
         real_logit, _ = disc(real)
         fake_logit, fake_features = disc(fake)
         d_loss = _bce(real_logit, 1.0) + _bce(fake_logit, 0.0)
@@ -84,7 +86,7 @@ def build_d_step(spec, hp, startup):
         loss, optimised = d_loss, "D_"
         if hp.q_in_d_step:  # as the InfoGAN authors' code: D's trunk and Q also maximise L_I on the fakes
             c_cat, c_cont = _code_feeds(spec)
-            li_cat, li_cont = spec.logli(c_cat, c_cont, QHead(spec.q_dim)(fake_features))
+            li_cat, li_cont = spec.logli(c_cat, c_cont, QHead(spec.q_dim, disc.features)(fake_features))
             loss, optimised = d_loss - hp.lambda_cat * li_cat - hp.lambda_cont * li_cont, ("D_", "Q_")
         _adam(hp, hp.lr_d).minimize(loss, parameters=_trainable(program, optimised))
     return Step(program, fetches)
@@ -94,12 +96,15 @@ def build_gq_step(spec, hp, startup):
     program = Program()
     with program_guard(program, startup), unique_name.guard("gq_step_"):
         z, c_cat, c_cont = _latent_feeds(spec)
-        fake = Generator(spec.input_dim)(paddle.concat([z, c_cat, c_cont], axis=1))
-        disc = Discriminator()
+        gen_class, disc_class = ARCHITECTURES[hp.arch]
+        fake = gen_class(spec.input_dim)(paddle.concat([z, c_cat, c_cont], axis=1))
+        disc = disc_class()
         for p in disc.parameters():
             p.stop_gradient = True  # D is fixed here: no gradient for its weights, only through them to G
         fake_logit, features = disc(fake)
-        li_cat, li_cont = spec.logli(c_cat, c_cont, QHead(spec.q_dim)(features))
+        if hp.gan_baseline:  # a plain GAN: L_I still trains Q, but none of its gradient reaches G
+            features = features.detach()
+        li_cat, li_cont = spec.logli(c_cat, c_cont, QHead(spec.q_dim, disc.features)(features))
         g_loss = _bce(fake_logit, 1.0)
         loss = g_loss - hp.lambda_cat * li_cat - hp.lambda_cont * li_cont
         fetches = {"fake": fake, "g_loss": g_loss, "li_cat": li_cat, "li_cont": li_cont}
@@ -107,21 +112,22 @@ def build_gq_step(spec, hp, startup):
     return Step(program, fetches)
 
 
-def build_generate(spec, startup):
+def build_generate(spec, hp, startup):
     program = Program()
     with program_guard(program, startup), unique_name.guard("generate_"):
         z, c_cat, c_cont = _latent_feeds(spec)
-        gen = Generator(spec.input_dim)
+        gen = ARCHITECTURES[hp.arch][0](spec.input_dim)
         gen.eval()
         images = gen(paddle.concat([z, c_cat, c_cont], axis=1))
     return Step(program, {"images": images})
 
 
-def build_encode(spec, startup):
+def build_encode(spec, hp, startup):
     program = Program()
     with program_guard(program, startup), unique_name.guard("encode_"):
         images = _image_feed("images")
-        disc, q_head = Discriminator(), QHead(spec.q_dim)
+        disc = ARCHITECTURES[hp.arch][1]()
+        q_head = QHead(spec.q_dim, disc.features)
         disc.eval()
         q_head.eval()
         cat_logits, cont_params = spec.split_q(q_head(disc.trunk(images)))
@@ -136,6 +142,6 @@ def build_train_programs(spec, hp):
         startup=startup,
         d_step=build_d_step(spec, hp, startup),
         gq_step=build_gq_step(spec, hp, startup),
-        generate=build_generate(spec, startup),
-        encode=build_encode(spec, startup),
+        generate=build_generate(spec, hp, startup),
+        encode=build_encode(spec, hp, startup),
     )

@@ -78,7 +78,7 @@ def sample_run(run_dir, out_dir=None, steps=9, span=2.0, seed=0, device="cpu"):
     spec = LatentSpec.from_config(cfg)
     exe = executor(device)
     startup = paddle.static.Program()
-    generate_step = build_generate(spec, startup)
+    generate_step = build_generate(spec, cfg, startup)
     exe.run(startup)
     load_state(checkpoint, generate_step.program)
     out_dir = out_dir or os.path.join(run_dir, "samples")

@@ -28,6 +28,7 @@ from infogan.files import write_text
 from infogan.latent import LatentSpec
 from infogan.metrics import accuracy
 from infogan.programs import build_train_programs
+from infogan.runs import read_records
 from infogan.runtime import checkpoint_dirs, executor, latest_checkpoint, load_training_state, save_checkpoint
 from infogan.sampling import read_config, write_grids
 from infogan.viz import plot_curves
@@ -234,15 +235,7 @@ class Trainer:
         """The log records up to step `until`; later ones (written after the checkpoint resumed) are dropped."""
         if not os.path.exists(self.log_path):
             return []
-        records = []
-        with open(self.log_path) as f:
-            for line in f:
-                try:
-                    record = json.loads(line)
-                except ValueError:  # a last line cut short by a kill; nothing after it was written
-                    break
-                if record["step"] <= until:
-                    records.append(record)
+        records = [r for r in read_records(self.log_path) if r["step"] <= until]
         write_text(self.log_path, "".join(json.dumps(r) + "\n" for r in records))
         return records
 

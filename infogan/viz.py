@@ -88,3 +88,24 @@ def plot_confusion(counts, category_to_label, acc, path):
     ax.set_title(f"Unsupervised classification by Q: accuracy {acc:.1%}")
     fig.tight_layout()
     _save(fig, path)
+
+
+def plot_runs(runs, path, categories):
+    """Overlays several runs' categorical L_I (and held-out accuracy, where logged) against the iteration."""
+    fig, (ax_li, ax_acc) = plt.subplots(1, 2, figsize=(13, 4.5))
+    for label, records in runs:
+        ax_li.plot([r["step"] for r in records], [r["L_I_cat"] for r in records], label=label)
+        evaluated = [r for r in records if "accuracy" in r]
+        ax_acc.plot([r["step"] for r in evaluated], [r["accuracy"] for r in evaluated], "o-", label=label)
+    ax_li.axhline(
+        math.log(categories), color="gray", ls="--", lw=1, label=f"H(c) = ln {categories} = {math.log(categories):.3f}"
+    )
+    ax_li.set_title("categorical L_I = E[log Q(c|x)] + H(c), nats")
+    ax_acc.set_title("Q's unsupervised accuracy on held-out images")
+    ax_acc.set_ylim(0, 1)
+    for ax in (ax_li, ax_acc):
+        ax.set_xlabel("iteration")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)

@@ -9,6 +9,7 @@ def parse_args():
     # Defaults live in infogan.config.TrainConfig; only the flags given are passed on (SUPPRESS).
     p = argparse.ArgumentParser(description=__doc__, argument_default=argparse.SUPPRESS)
     p.add_argument("--dataset", help="mnist (default) or fashion-mnist")
+    p.add_argument("--arch", help="paper (the paper's conv nets, default) or mlp (the article's 2-layer MLPs)")
     p.add_argument("--data-dir", help="folder with the four IDX files (default: Paddle's cache, downloaded)")
     p.add_argument("--no-fallback", action="store_true", help="fail instead of using the 5,000-digit sample")
     p.add_argument("--device", help="auto (default), cpu or gpu")
@@ -26,6 +27,7 @@ def parse_args():
     p.add_argument("--lr-g", type=float, help="G's and Q's Adam learning rate (default 1e-3)")
     p.add_argument("--beta1", type=float, help="Adam's beta1 (default 0.5)")
     p.add_argument("--q-in-d-step", action="store_true", help="D's step also trains its trunk and Q on L_I")
+    p.add_argument("--gan-baseline", action="store_true", help="plain GAN: L_I trains Q only, not G (paper fig. 1)")
     p.add_argument("--log-every", type=int, help="steps between log records (default 10)")
     p.add_argument("--grid-every", type=int, help="steps between traversal grids (default 500)")
     p.add_argument("--eval-every", type=int, help="steps between held-out accuracy checks (default 200)")

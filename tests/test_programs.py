@@ -125,7 +125,7 @@ def test_checkpoint_reproduces_the_trained_generator(setup, tmp_path):
     with paddle.static.scope_guard(setup.scope):
         checkpoint = save_checkpoint(str(tmp_path), setup.programs, step=2, keep=1)
     startup = paddle.static.Program()
-    generate_step = build_generate(setup.spec, startup)
+    generate_step = build_generate(setup.spec, setup.cfg, startup)
     exe = paddle.static.Executor(paddle.CPUPlace())
     with paddle.static.scope_guard(paddle.static.Scope()):
         exe.run(startup)
