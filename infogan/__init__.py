@@ -1,13 +1,38 @@
 """InfoGAN (Chen et al., NeurIPS 2016) on PaddlePaddle's static graph.
 
-CPU threads: Paddle's defaults (OMP_NUM_THREADS=1 per op, its multi-threaded executor running independent
-ops side by side) measured fastest on 2 cores; OMP_NUM_THREADS=2, with or without
-FLAGS_new_executor_serial_run=1, was 1.5 to 3 times slower per training step (see README, Performance).
+THREAD_ENV is the CPU thread and executor setting that scripts/benchmark.py measured fastest (README,
+Performance). Paddle reads these variables once, at import, so they are set here, before any import of
+Paddle; a value already in the environment wins, so a user can still choose another, and
+INFOGAN_THREAD_ENV=0 sets none of them.
 """
 
 import os
 import warnings
 
+
+def _thread_env():
+    env = {
+        "OMP_NUM_THREADS": "1",  # Paddle's own elementwise kernels: more threads measured slower
+        "MKL_NUM_THREADS": str(os.cpu_count() or 1),  # the matrix products: every core
+        "FLAGS_new_executor_serial_run": "1",  # one executor thread; MKL's threads do the parallel work
+    }
+    if _cpu_vendor() == "AuthenticAMD":
+        env["MKL_DEBUG_CPU_TYPE"] = "5"  # Paddle's MKL takes a slow generic path on AMD unless told AVX2
+    return env
+
+
+def _cpu_vendor():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":")[1].strip() for line in f if line.startswith("vendor_id")), None)
+    except OSError:
+        return None
+
+
+THREAD_ENV = _thread_env()
+if os.environ.get("INFOGAN_THREAD_ENV") != "0":  # 0: leave Paddle's own defaults (scripts/benchmark.py)
+    for _name, _value in THREAD_ENV.items():
+        os.environ.setdefault(_name, _value)
 os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ info lines ("New Executor is Running") off
 # Paddle's import warns about a C++ extension build cache that this project never uses.
 warnings.filterwarnings("ignore", message="No ccache found")

@@ -89,6 +89,21 @@ def _make_run_dir(run_dir):
         raise InfoGANError(f"cannot create run directory {run_dir}: {e.strerror}") from None
 
 
+def alternate(exe, programs, latent, real, q_in_d_step, fetch_stats=True):
+    """One G+Q step, then one D step on the G+Q step's fake batch. Returns the step's statistics as floats,
+    or None when not `fetch_stats` (then only the fake batch leaves the programs)."""
+    gq, d = programs.gq_step, programs.d_step
+    gq_keys, d_keys = (GQ_STATS, D_STATS) if fetch_stats else (GQ_STATS[:1], ())
+    fake, *gq_stats = exe.run(gq.program, feed=latent, fetch_list=[gq.fetches[k] for k in gq_keys])
+    d_feed = {"real": real, "fake": fake}
+    if q_in_d_step:
+        d_feed.update(c_cat=latent["c_cat"], c_cont=latent["c_cont"])
+    d_stats = exe.run(d.program, feed=d_feed, fetch_list=[d.fetches[k] for k in d_keys])
+    if fetch_stats:
+        return {k: float(v) for k, v in zip(GQ_STATS[1:] + D_STATS, gq_stats + d_stats, strict=True)}
+    return None
+
+
 class StopSignals:
     """Within the block, SIGINT and SIGTERM only set `received`: the loop finishes its step, saves, stops."""
 
@@ -175,18 +190,11 @@ class Trainer:
                     progress.close()
                     raise Interrupted(signals.received, step + 1, self.run_dir)
         progress.close()
-        self._finish(records)
+        self._finish(records, progress.format_dict["elapsed"])
 
     def train_step(self, step, real):
-        """One G+Q step, then one D step on the G+Q step's fake batch; the step's statistics."""
-        gq, d = self.programs.gq_step, self.programs.d_step
         latent = self.spec.sample(np.random.default_rng([self.cfg.seed, 1, step]), self.cfg.batch_size)
-        fake, *gq_stats = self.exe.run(gq.program, feed=latent, fetch_list=[gq.fetches[k] for k in GQ_STATS])
-        d_feed = {"real": real, "fake": fake}
-        if self.cfg.q_in_d_step:
-            d_feed.update(c_cat=latent["c_cat"], c_cont=latent["c_cont"])
-        d_stats = self.exe.run(d.program, feed=d_feed, fetch_list=[d.fetches[k] for k in D_STATS])
-        return {k: float(v) for k, v in zip(GQ_STATS[1:] + D_STATS, gq_stats + d_stats, strict=True)}
+        return alternate(self.exe, self.programs, latent, real, self.cfg.q_in_d_step)
 
     def _check_finite(self, step, stats):
         bad = [k for k, v in stats.items() if not math.isfinite(v)]
@@ -245,10 +253,10 @@ class Trainer:
         if records:
             plot_curves(records, os.path.join(self.run_dir, "curves.png"), self.spec.cat.dim)
 
-    def _finish(self, records):
+    def _finish(self, records, seconds):
         final = records[-1] if records else {}
         summary = ", ".join(f"{k} {final[k]:.3f}" for k in LOG_KEYS if k in final)
-        print(f"done: {self.run_dir} ({summary})", file=sys.stderr)
+        print(f"done in {seconds / 60:.1f} min: {self.run_dir} ({summary})", file=sys.stderr)
         print(
             f"grids: {os.path.join(self.run_dir, 'grids')}; redraw with: python scripts/sample.py {self.run_dir}",
             file=sys.stderr,

@@ -96,4 +96,3 @@ def test_bad_config_combinations():
         TrainConfig(gan_baseline=True, q_in_d_step=True).validate()
     with pytest.raises(InfoGANError, match="--arch 'resnet' is not known"):
         TrainConfig(arch="resnet").validate()
-

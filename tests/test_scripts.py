@@ -69,6 +69,9 @@ def test_resume_continues_as_if_never_stopped(tiny_mnist, tmp_path):
         (["--device", "tpu"], "--device 'tpu' is not known"),
         (["--device", "gpu"], "--device gpu: this PaddlePaddle build has no CUDA"),
         (["--categories", "1"], "--categories must be a whole number from 2"),
+        (["--epochs", "0"], "--epochs must be a whole number from 1"),
+        (["--lambda-cont", "nan"], "--lambda-cont must be a weight >= 0"),
+        (["--arch", "resnet"], "--arch 'resnet' is not known"),
     ],
 )
 def test_bad_training_input(tiny_mnist, tmp_path, args, message):
@@ -108,6 +111,12 @@ def test_resume_refusals(tiny_mnist, tmp_path):
     assert train(tiny_mnist, run_dir, "--iterations", "3").returncode == 0
     changed = script("train.py", "--resume", run_dir, "--lr-g", "0.1")
     assert changed.returncode == 2 and "--lr-g cannot change when resuming" in changed.stderr
+    no_checkpoint = tmp_path / "no_checkpoint"
+    no_checkpoint.mkdir()
+    (no_checkpoint / "config.json").write_text(open(os.path.join(run_dir, "config.json")).read())
+    result = script("train.py", "--resume", str(no_checkpoint))
+    assert result.returncode == 2 and "holds no checkpoint" in result.stderr
+    assert os.listdir(no_checkpoint) == ["config.json"]
 
 
 def test_sample_refusals(tmp_path):

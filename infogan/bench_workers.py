@@ -1,0 +1,164 @@
+"""What a benchmark worker times (see infogan.benchmark): each function builds one configuration and returns
+a callable that runs one training iteration of it, or, for `matmul`, the machine's fp32 GFLOP/s."""
+
+import time
+
+import numpy as np
+
+from infogan.benchmark import LATENT, MATMUL_N
+
+TRAIN_IMAGES = 4500  # as many as the offline sample trains on
+
+
+def _paddle_setup(job, **config):
+    import paddle
+
+    from infogan.config import TrainConfig
+    from infogan.data import batches
+    from infogan.latent import LatentSpec
+
+    paddle.enable_static()
+    paddle.seed(0)
+    cfg = TrainConfig(batch_size=job["batch"], **config)
+    images = np.random.default_rng(0).random((TRAIN_IMAGES, 1, 28, 28), dtype=np.float32)
+    return paddle, cfg, LatentSpec.from_config(cfg), batches(images, cfg.batch_size, 0, 0)
+
+
+def paddle(job):
+    """The project's training iteration: the two step Programs, run as scripts/train.py runs them."""
+    paddle, cfg, spec, reader = _paddle_setup(job)
+    from infogan import programs as programs_module
+    from infogan.trainer import alternate
+
+    if job["options"].get("multi_tensor"):
+        programs_module._adam = lambda hp, lr: paddle.optimizer.Adam(lr, beta1=hp.beta1, use_multi_tensor=True)
+    programs = programs_module.build_train_programs(spec, cfg)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    exe.run(programs.startup)
+    rng = np.random.default_rng(0)
+    stats = not job["options"].get("no_stats", False)
+    return lambda: alternate(exe, programs, spec.sample(rng, cfg.batch_size), next(reader), False, stats)
+
+
+def reader(job):
+    """What feeds one iteration: a shuffled batch of real images and a batch of latent codes."""
+    _, cfg, spec, reader = _paddle_setup(job)
+    rng = np.random.default_rng(0)
+    return lambda: (next(reader), spec.sample(rng, cfg.batch_size))
+
+
+def paddle_one_program(job):
+    """Both updates in ONE Program: G's fakes feed D's loss inside it, both optimizers in it."""
+    paddle, cfg, spec, reader = _paddle_setup(job)
+    import paddle.nn.functional as F
+
+    from infogan.nets import Discriminator, Generator, QHead
+
+    program, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(program, startup):
+        real = paddle.static.data("real", [None, 1, 28, 28], "float32")
+        z = paddle.static.data("z", [None, spec.noise.dim], "float32")
+        c_cat = paddle.static.data("c_cat", [None, spec.cat.dim], "float32")
+        c_cont = paddle.static.data("c_cont", [None, spec.cont.dim], "float32")
+        fake = Generator(spec.input_dim)(paddle.concat([z, c_cat, c_cont], axis=1))
+        disc, q_head = Discriminator(), QHead(spec.q_dim, Discriminator.features)
+        bce = lambda logits, t: F.binary_cross_entropy_with_logits(logits, paddle.full_like(logits, t))  # noqa: E731
+        real_logit, _ = disc(real)
+        fake_logit_d, _ = disc(fake.detach())
+        fake_logit, features = disc(fake)
+        li_cat, li_cont = spec.logli(c_cat, c_cont, q_head(features))
+        d_loss = bce(real_logit, 1.0) + bce(fake_logit_d, 0.0)
+        g_loss = bce(fake_logit, 1.0) - li_cat - li_cont
+        params = [p for p in program.global_block().all_parameters() if not p.stop_gradient]
+        d_params = [p for p in params if p.name.startswith("D_")]
+        gq_params = [p for p in params if p.name.startswith(("G_", "Q_"))]
+        paddle.optimizer.Adam(cfg.lr_d, beta1=0.5).minimize(d_loss, parameters=d_params)
+        paddle.optimizer.Adam(cfg.lr_g, beta1=0.5).minimize(g_loss, parameters=gq_params)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    exe.run(startup)
+    rng = np.random.default_rng(0)
+
+    def step():
+        feed = dict(spec.sample(rng, cfg.batch_size), real=next(reader))
+        exe.run(program, feed=feed, fetch_list=[d_loss, g_loss])
+
+    return step
+
+
+def torch(job):
+    """The same networks, losses and Adam settings in PyTorch eager, alternating the same two steps."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    lrelu = lambda: nn.LeakyReLU(0.1)  # noqa: E731
+    gen = nn.Sequential(
+        nn.Linear(LATENT, 1024, bias=False), nn.BatchNorm1d(1024), nn.ReLU(),
+        nn.Linear(1024, 6272, bias=False), nn.BatchNorm1d(6272), nn.ReLU(), nn.Unflatten(1, (128, 7, 7)),
+        nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Sigmoid(),
+    )  # fmt: skip
+    trunk = nn.Sequential(
+        nn.Conv2d(1, 64, 4, 2, 1), lrelu(), nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), lrelu(),
+        nn.Flatten(), nn.Linear(6272, 1024, bias=False), nn.BatchNorm1d(1024), lrelu(),
+    )  # fmt: skip
+    d_head = nn.Linear(1024, 1)
+    q_head = nn.Sequential(nn.Linear(1024, 128, bias=False), nn.BatchNorm1d(128), lrelu(), nn.Linear(128, 12))
+    d_params = list(trunk.parameters()) + list(d_head.parameters())
+    opt_d = torch.optim.Adam(d_params, lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(list(gen.parameters()) + list(q_head.parameters()), lr=1e-3, betas=(0.5, 0.999))
+    b = job["batch"]
+    real = torch.rand(TRAIN_IMAGES, 1, 28, 28)
+    bce = F.binary_cross_entropy_with_logits
+    ones, zeros = torch.ones(b, 1), torch.zeros(b, 1)
+
+    def step():
+        idx = torch.randint(0, TRAIN_IMAGES, (b,))
+        cat = torch.randint(0, 10, (b,))
+        cont = torch.rand(b, 2) * 2 - 1
+        latent = torch.cat([torch.rand(b, 62) * 2 - 1, F.one_hot(cat, 10).float(), cont], 1)
+        for p in d_params:
+            p.requires_grad_(False)
+        fake = gen(latent)
+        features = trunk(fake)
+        q = q_head(features)
+        li = -F.cross_entropy(q[:, :10], cat) - 0.5 * ((q[:, 10:] - cont) ** 2).sum(1).mean()
+        opt_g.zero_grad()
+        (bce(d_head(features), ones) - li).backward()
+        opt_g.step()
+        for p in d_params:
+            p.requires_grad_(True)
+        fake = fake.detach()
+        d_loss = bce(d_head(trunk(real[idx])), ones) + bce(d_head(trunk(fake)), zeros)
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+
+    torch.set_num_threads(job["options"]["threads"])
+    return step
+
+
+def matmul(job):
+    """fp32 GFLOP/s of numpy's and of Paddle's matmul, each timed in a loop of its own (a library's idle
+    threads spin for a while after a call and would slow the other), per call the better of the two."""
+    import paddle
+
+    a = np.random.default_rng(0).random((MATMUL_N, MATMUL_N), dtype=np.float32)
+    x = paddle.to_tensor(a)
+    rates = []
+    for call in (lambda: a @ a, lambda: paddle.matmul(x, x).numpy()):
+        rates.append([2 * MATMUL_N**3 / s / 1e9 for s in seconds(call, job["steps"], warmup=1)])
+    return [max(pair) for pair in zip(*rates, strict=True)]
+
+
+def seconds(call, n, warmup):
+    """The wall time of each of n calls, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return times

@@ -1,0 +1,95 @@
+"""The benchmark: its analytic FLOP count against the networks' real layers, and the script end to end."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import paddle
+import pytest
+from conftest import ROOT
+from test_scripts import script
+
+from infogan import THREAD_ENV
+from infogan.benchmark import D_HEAD, GENERATOR, LATENT, Q_HEAD, TRUNK, flops_per_image
+from infogan.nets import Discriminator, Generator, QHead
+
+paddle.enable_static()
+
+
+def layer_flops(net, input_shape):
+    """2 x weights x output positions for every FC and conv layer, read off the built network; a transposed
+    convolution is counted at its input's positions (it runs the convolution it transposes)."""
+    counted = []
+
+    def hook(layer, inputs, output):
+        weights = math.prod(layer.weight.shape)
+        spatial = inputs[0] if isinstance(layer, paddle.nn.Conv2DTranspose) else output
+        positions = spatial.shape[2] * spatial.shape[3] if len(spatial.shape) == 4 else 1
+        counted.append(2 * weights * positions)
+
+    with paddle.static.program_guard(paddle.static.Program(), paddle.static.Program()):
+        for layer in net.sublayers():
+            if isinstance(layer, (paddle.nn.Linear, paddle.nn.Conv2D, paddle.nn.Conv2DTranspose)):
+                layer.register_forward_post_hook(hook)
+        net(paddle.static.data("x", [None, *input_shape], "float32"))
+    return counted
+
+
+def test_flop_table_matches_the_networks():
+    assert layer_flops(Generator(LATENT), [LATENT]) == [f for _, f in GENERATOR]
+    assert layer_flops(Discriminator(), [1, 28, 28]) == [f for _, f in TRUNK + D_HEAD]
+    assert layer_flops(QHead(12, 1024), [1024]) == [f for _, f in Q_HEAD]
+
+
+def test_iteration_flops_closed_form():
+    fwd = lambda layers: sum(f for _, f in layers)  # noqa: E731
+    g, d, q = fwd(GENERATOR), fwd(TRUNK + D_HEAD), fwd(Q_HEAD)
+    first_g, first_d = GENERATOR[0][1], TRUNK[0][1]
+    # G+Q step: forward through G, D and Q; backward: G's weights and inputs (not the latent's), D's inputs
+    # only (its weights are fixed there), Q's weights and inputs.
+    gq = g + d + q + (2 * g - first_g) + d + 2 * q
+    # D step: real and fake batches, each forward and backward (weights, and inputs but the images').
+    d_step = 2 * (d + 2 * d - first_d)
+    assert flops_per_image() == {"gq_step": gq, "d_step": d_step, "iteration": gq + d_step}
+
+
+def test_benchmark_script_prints_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    args = ["--batch-sizes", "8", "--steps", "3", "--warmup", "1", "--rounds", "1", "--no-alternatives"]
+    result = script("benchmark.py", *args, "--no-torch", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "project defaults, batch 8" in result.stdout and "GFLOP/s" in result.stdout
+    results = json.loads(out.read_text())
+    (row,) = results["rows"]
+    assert row["batch"] == 8 and row["images_per_s"] > 0 and row["gflops"] > 0
+    assert results["matmul_gflops"] > 1
+    assert row["fraction_of_matmul"] == pytest.approx(row["gflops"] / results["matmul_gflops"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--batch-sizes", "0"], "--batch-sizes must be whole numbers from 2"),
+        (["--steps", "1"], "--steps must be a whole number from 3"),
+        (["--rounds", "0"], "--rounds must be a whole number from 1"),
+    ],
+)
+def test_benchmark_bad_input(args, message):
+    result = script("benchmark.py", *args)
+    assert result.returncode == 2 and result.stderr.strip().startswith("error: " + message), result.stderr
+
+
+def env_after_import(**env):
+    """os.environ's thread settings as a fresh process sees them after `import infogan`."""
+    code = "import json, os, infogan; print(json.dumps({k: os.environ.get(k) for k in infogan.THREAD_ENV}))"
+    base = {k: v for k, v in os.environ.items() if k not in THREAD_ENV and k != "INFOGAN_THREAD_ENV"}
+    done = subprocess.run([sys.executable, "-c", code], env=base | env, cwd=ROOT, capture_output=True, text=True)
+    return json.loads(done.stdout)
+
+
+def test_thread_settings_are_set_before_paddle_and_yield_to_the_user():
+    assert env_after_import() == THREAD_ENV
+    assert env_after_import(MKL_NUM_THREADS="7")["MKL_NUM_THREADS"] == "7"
+    assert set(env_after_import(INFOGAN_THREAD_ENV="0").values()) == {None}
