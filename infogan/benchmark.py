@@ -110,7 +110,7 @@ def settings(batch_sizes, alternatives, torch_too):
     return main + found
 
 
-def run_benchmark(batch_sizes=(32, 64, 128), steps=20, warmup=5, rounds=2, alternatives=True, torch_too=None):
+def run_benchmark(batch_sizes=(32, 64, 128), steps=15, warmup=3, rounds=1, alternatives=True, torch_too=None):
     """Times every setting `rounds` times, round-robin, in worker processes; returns the results."""
     if torch_too is None:
         torch_too = _importable("torch")

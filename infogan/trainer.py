@@ -91,16 +91,19 @@ def _make_run_dir(run_dir):
 
 def alternate(exe, programs, latent, real, q_in_d_step, fetch_stats=True):
     """One G+Q step, then one D step on the G+Q step's fake batch. Returns the step's statistics as floats,
-    or None when not `fetch_stats` (then only the fake batch leaves the programs)."""
+    or None when not `fetch_stats` (then nothing is fetched but the fake batch)."""
     gq, d = programs.gq_step, programs.d_step
     gq_keys, d_keys = (GQ_STATS, D_STATS) if fetch_stats else (GQ_STATS[:1], ())
-    fake, *gq_stats = exe.run(gq.program, feed=latent, fetch_list=[gq.fetches[k] for k in gq_keys])
+    # The fake batch stays a Paddle tensor (on the GPU, where there is one) on its way into the D step.
+    gq_fetch = [gq.fetches[k] for k in gq_keys]
+    fake, *gq_stats = exe.run(gq.program, feed=latent, fetch_list=gq_fetch, return_numpy=False)
     d_feed = {"real": real, "fake": fake}
     if q_in_d_step:
         d_feed.update(c_cat=latent["c_cat"], c_cont=latent["c_cont"])
     d_stats = exe.run(d.program, feed=d_feed, fetch_list=[d.fetches[k] for k in d_keys])
     if fetch_stats:
-        return {k: float(v) for k, v in zip(GQ_STATS[1:] + D_STATS, gq_stats + d_stats, strict=True)}
+        values = [np.array(v) for v in gq_stats] + d_stats
+        return {k: float(v) for k, v in zip(GQ_STATS[1:] + D_STATS, values, strict=True)}
     return None
 
 
