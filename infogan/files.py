@@ -2,16 +2,16 @@
 
 import os
 import shutil
-import tempfile
+import uuid
 from contextlib import contextmanager
 
 
 @contextmanager
 def atomic_path(path):
     """Yields a temporary path beside `path`; renames it to `path` only if the block succeeds."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
-    os.close(fd)
+    folder, name = os.path.split(os.path.abspath(path))
+    # Not mkstemp: its file is private (0600); a name of our own gets the usual permissions of the umask.
+    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}-{name}")
     try:
         yield tmp
         os.replace(tmp, path)

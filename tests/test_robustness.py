@@ -157,3 +157,21 @@ def test_half_written_log_line_is_dropped_on_resume(tiny_mnist, tmp_path):
     assert script("train.py", "--resume", run_dir, "--iterations", "5").returncode == 0
     assert [r["step"] for r in log_records(run_dir)] == [1, 2, 3, 4, 5]
     assert np.isfinite([r["d_loss"] for r in log_records(run_dir)]).all()
+
+
+def test_atomic_writes_leave_nothing_half_written_and_are_readable(tmp_path):
+    from infogan.files import atomic_path, write_text
+
+    path = tmp_path / "config.json"
+    write_text(str(path), "old")
+    with pytest.raises(RuntimeError), atomic_path(str(path)) as tmp:
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise RuntimeError("killed mid-write")
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["config.json"]
+    umask = os.umask(0o022)
+    try:
+        write_text(str(tmp_path / "new.json"), "{}")
+    finally:
+        os.umask(umask)
+    assert (os.stat(tmp_path / "new.json").st_mode & 0o777) == 0o644
