@@ -62,10 +62,13 @@ def test_benchmark_script_prints_and_writes_json(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "project defaults, batch 8" in result.stdout and "GFLOP/s" in result.stdout
     results = json.loads(out.read_text())
-    (row,) = results["rows"]
+    rows = {row["kind"]: row for row in results["rows"]}
+    assert sorted(rows) == ["paddle", "reader"]
+    row = rows["paddle"]
     assert row["batch"] == 8 and row["images_per_s"] > 0 and row["gflops"] > 0
     assert results["matmul_gflops"] > 1
     assert row["fraction_of_matmul"] == pytest.approx(row["gflops"] / results["matmul_gflops"])
+    assert 0 < rows["reader"]["share_of_step"] < 0.05  # the reader is never the bottleneck
 
 
 @pytest.mark.parametrize(
