@@ -129,17 +129,25 @@ def test_corrupt_checkpoint_is_reported(tiny_mnist, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_sample_on_incompatible_run(tiny_mnist, tmp_path):
+@pytest.mark.parametrize(
+    "name, change, output",
+    [
+        ("sample.py", {"noise_dim": 30}, os.path.join("samples", "random.png")),
+        ("evaluate.py", {"categories": 12}, "metrics.json"),
+    ],
+)
+def test_sample_and_evaluate_on_incompatible_run(tiny_mnist, tmp_path, name, change, output):
     run_dir = str(tmp_path / "run")
     assert train(tiny_mnist, run_dir, "--iterations", "3").returncode == 0
     config = os.path.join(run_dir, "config.json")
     with open(config) as f:
         values = json.load(f)
     with open(config, "w") as f:
-        json.dump(dict(values, noise_dim=30), f)
-    result = script("sample.py", run_dir)
-    assert result.returncode == 2 and "does not fit this model" in result.stderr
-    assert not os.path.exists(os.path.join(run_dir, "samples", "random.png"))
+        json.dump(dict(values, **change), f)
+    data = ["--data-dir", tiny_mnist] if name == "evaluate.py" else []
+    result = script(name, run_dir, *data)
+    assert result.returncode == 2 and "does not fit this model" in result.stderr, result.stderr
+    assert not os.path.exists(os.path.join(run_dir, output))
 
 
 def test_unwritable_run_dir(tiny_mnist, tmp_path):

@@ -119,8 +119,9 @@ def test_resume_refusals(tiny_mnist, tmp_path):
     assert os.listdir(no_checkpoint) == ["config.json"]
 
 
-def test_sample_refusals(tmp_path):
-    result = script("sample.py", str(tmp_path / "missing"))
-    assert result.returncode == 2 and "has no config.json" in result.stderr
+def test_sample_and_evaluate_refusals(tmp_path):
+    for name in ("sample.py", "evaluate.py"):
+        result = script(name, str(tmp_path / "missing"))
+        assert result.returncode == 2 and "has no config.json" in result.stderr
     result = script("sample.py", str(tmp_path), "--steps", "1")
     assert result.returncode == 2 and "--steps must be" in result.stderr
