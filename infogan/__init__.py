@@ -12,7 +12,7 @@ import warnings
 
 def _thread_env():
     env = {
-        "OMP_NUM_THREADS": "1",  # Paddle's own elementwise kernels: more threads measured slower
+        "OMP_NUM_THREADS": "1",  # Paddle's own elementwise kernels: more measured no faster, and Paddle warns
         "MKL_NUM_THREADS": str(os.cpu_count() or 1),  # the matrix products: every core
         "FLAGS_new_executor_serial_run": "1",  # one executor thread; MKL's threads do the parallel work
     }
