@@ -50,30 +50,23 @@ def reader(job):
 def paddle_one_program(job):
     """Both updates in ONE Program: G's fakes feed D's loss inside it, both optimizers in it."""
     paddle, cfg, spec, reader = _paddle_setup(job)
-    import paddle.nn.functional as F
-
     from infogan.nets import Discriminator, Generator, QHead
+    from infogan.programs import _adam, _bce, _image_feed, _latent_feeds, _trainable
 
     program, startup = paddle.static.Program(), paddle.static.Program()
     with paddle.static.program_guard(program, startup):
-        real = paddle.static.data("real", [None, 1, 28, 28], "float32")
-        z = paddle.static.data("z", [None, spec.noise.dim], "float32")
-        c_cat = paddle.static.data("c_cat", [None, spec.cat.dim], "float32")
-        c_cont = paddle.static.data("c_cont", [None, spec.cont.dim], "float32")
+        real = _image_feed("real")
+        z, c_cat, c_cont = _latent_feeds(spec)
         fake = Generator(spec.input_dim)(paddle.concat([z, c_cat, c_cont], axis=1))
-        disc, q_head = Discriminator(), QHead(spec.q_dim, Discriminator.features)
-        bce = lambda logits, t: F.binary_cross_entropy_with_logits(logits, paddle.full_like(logits, t))  # noqa: E731
+        disc = Discriminator()
         real_logit, _ = disc(real)
         fake_logit_d, _ = disc(fake.detach())
         fake_logit, features = disc(fake)
-        li_cat, li_cont = spec.logli(c_cat, c_cont, q_head(features))
-        d_loss = bce(real_logit, 1.0) + bce(fake_logit_d, 0.0)
-        g_loss = bce(fake_logit, 1.0) - li_cat - li_cont
-        params = [p for p in program.global_block().all_parameters() if not p.stop_gradient]
-        d_params = [p for p in params if p.name.startswith("D_")]
-        gq_params = [p for p in params if p.name.startswith(("G_", "Q_"))]
-        paddle.optimizer.Adam(cfg.lr_d, beta1=0.5).minimize(d_loss, parameters=d_params)
-        paddle.optimizer.Adam(cfg.lr_g, beta1=0.5).minimize(g_loss, parameters=gq_params)
+        li_cat, li_cont = spec.logli(c_cat, c_cont, QHead(spec.q_dim, disc.features)(features))
+        d_loss = _bce(real_logit, 1.0) + _bce(fake_logit_d, 0.0)
+        g_loss = _bce(fake_logit, 1.0) - cfg.lambda_cat * li_cat - cfg.lambda_cont * li_cont
+        _adam(cfg, cfg.lr_d).minimize(d_loss, parameters=_trainable(program, "D_"))
+        _adam(cfg, cfg.lr_g).minimize(g_loss, parameters=_trainable(program, ("G_", "Q_")))
     exe = paddle.static.Executor(paddle.CPUPlace())
     exe.run(startup)
     rng = np.random.default_rng(0)

@@ -96,3 +96,13 @@ def test_thread_settings_are_set_before_paddle_and_yield_to_the_user():
     assert env_after_import() == THREAD_ENV
     assert env_after_import(MKL_NUM_THREADS="7")["MKL_NUM_THREADS"] == "7"
     assert set(env_after_import(INFOGAN_THREAD_ENV="0").values()) == {None}
+
+
+@pytest.mark.parametrize("kind", ["paddle_one_program", "reader"])
+def test_in_process_workers_run(kind):
+    from infogan import bench_workers
+
+    with paddle.static.scope_guard(paddle.static.Scope()):
+        step = getattr(bench_workers, kind)({"batch": 8, "options": {}})
+        times = bench_workers.seconds(step, 2, warmup=1)
+    assert len(times) == 2 and all(t > 0 for t in times)
