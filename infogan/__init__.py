@@ -34,8 +34,15 @@ if os.environ.get("INFOGAN_THREAD_ENV") != "0":  # 0: leave Paddle's own default
     for _name, _value in THREAD_ENV.items():
         os.environ.setdefault(_name, _value)
 os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ info lines ("New Executor is Running") off
-# Paddle's import warns about a C++ extension build cache that this project never uses.
-warnings.filterwarnings("ignore", message="No ccache found")
+# Paddle's import warns about a C++ extension build cache that this project never uses; its BatchNorm
+# layers, built in training mode, announce that they track running statistics; building under PIR, it
+# notes that a Value has no place: all three are noise to a user.
+for _message in (
+    "No ccache found",
+    "When training, we now always track global mean and variance",
+    "Tensor do not have 'place' interface",
+):
+    warnings.filterwarnings("ignore", message=_message)
 
 
 class InfoGANError(Exception):
