@@ -10,7 +10,7 @@ from infogan.benchmark import LATENT, MATMUL_N
 TRAIN_IMAGES = 4500  # as many as the offline sample trains on
 
 
-def _paddle_setup(job, **config):
+def _paddle_setup(job):
     import paddle
 
     from infogan.config import TrainConfig
@@ -19,7 +19,7 @@ def _paddle_setup(job, **config):
 
     paddle.enable_static()
     paddle.seed(0)
-    cfg = TrainConfig(batch_size=job["batch"], **config)
+    cfg = TrainConfig(batch_size=job["batch"])
     images = np.random.default_rng(0).random((TRAIN_IMAGES, 1, 28, 28), dtype=np.float32)
     return paddle, cfg, LatentSpec.from_config(cfg), batches(images, cfg.batch_size, 0, 0)
 

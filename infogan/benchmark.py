@@ -71,7 +71,7 @@ class Setting:
     """One configuration to time: what runs (`kind`), at which batch, under which environment."""
 
     name: str
-    kind: str  # paddle, paddle-one-program, torch, matmul
+    kind: str  # a function of infogan.bench_workers: paddle, paddle-one-program, reader, torch, matmul
     batch: int = 64
     env: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
