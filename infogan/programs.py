@@ -75,8 +75,9 @@ def build_d_step(spec, hp, startup):
     with program_guard(program, startup), unique_name.guard("d_step_"):
         real, fake = _image_feed("real"), _image_feed("fake")
         disc = ARCHITECTURES[hp.arch][1]()
-        real_logit, _ = disc(real)
-        fake_logit, fake_features = disc(fake)
+        logits, features = disc(paddle.concat([real, fake]), groups=2)
+        real_logit, fake_logit = paddle.split(logits, 2)
+        fake_features = paddle.split(features, 2)[1]
         d_loss = _bce(real_logit, 1.0) + _bce(fake_logit, 0.0)
         fetches = {
             "d_loss": d_loss,
