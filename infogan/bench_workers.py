@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from infogan.benchmark import LATENT, MATMUL_N
+from infogan.benchmark import CONVOLUTIONS, LATENT, MATMUL_N
 
 TRAIN_IMAGES = 4500  # as many as the offline sample trains on
 
@@ -30,14 +30,35 @@ def paddle(job):
     from infogan import programs as programs_module
     from infogan.trainer import alternate
 
-    if job["options"].get("multi_tensor"):
+    options = job["options"]
+    if options.get("multi_tensor"):
         programs_module._adam = lambda hp, lr: paddle.optimizer.Adam(lr, beta1=hp.beta1, use_multi_tensor=True)
+    if options.get("separate_d_passes"):
+        _separate_d_passes(paddle)
+    if options.get("broadcast_bias"):
+        from infogan.nets import ChannelBias
+
+        ChannelBias.forward = lambda self, x: self.layer(x) + self.bias.reshape([1, -1, 1, 1])
     programs = programs_module.build_train_programs(spec, cfg)
     exe = paddle.static.Executor(paddle.CPUPlace())
     exe.run(programs.startup)
     rng = np.random.default_rng(0)
-    stats = not job["options"].get("no_stats", False)
+    stats = not options.get("no_stats", False)
     return lambda: alternate(exe, programs, spec.sample(rng, cfg.batch_size), next(reader), False, stats)
+
+
+def _separate_d_passes(paddle):
+    """The D step as it was: the real and the fake batch through D one after the other, so that each of
+    D's weights gets two gradients, summed."""
+    from infogan.nets import TrunkAndHead
+
+    stacked = TrunkAndHead.forward
+
+    def separate(self, images, groups=1):
+        passes = [stacked(self, part) for part in paddle.split(images, groups)]
+        return tuple(paddle.concat(parts) for parts in zip(*passes, strict=True))
+
+    TrunkAndHead.forward = separate
 
 
 def reader(job):
@@ -130,6 +151,43 @@ def torch(job):
 
     torch.set_num_threads(job["options"]["threads"])
     return step
+
+
+def paddle_layer(job):
+    """One convolution of the networks, forward and both gradients, in a static Program of its own."""
+    import paddle
+    import paddle.nn.functional as F
+
+    paddle.enable_static()
+    shape, weight_shape, convolve = _layer(job, F.conv2d, F.conv2d_transpose)
+    program, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(program, startup):
+        x = paddle.static.data("x", [job["batch"], *shape], "float32")
+        x.stop_gradient = False
+        loss = paddle.sum(convolve(x, paddle.create_parameter(list(weight_shape), "float32"), stride=2, padding=1))
+        paddle.static.gradients([loss], [x])  # and the weight's: a program runs every op it holds
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    exe.run(startup)
+    feed = {"x": np.random.default_rng(0).random((job["batch"], *shape), dtype=np.float32)}
+    return lambda: exe.run(program, feed=feed, fetch_list=[loss])
+
+
+def torch_layer(job):
+    """The same convolution in PyTorch eager: forward, then backward to the input and the weight."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(job["options"]["threads"])
+    shape, weight_shape, convolve = _layer(job, F.conv2d, F.conv_transpose2d)
+    x = torch.rand(job["batch"], *shape, requires_grad=True)
+    weight = torch.rand(*weight_shape, requires_grad=True)
+    return lambda: convolve(x, weight, stride=2, padding=1).sum().backward()
+
+
+def _layer(job, conv, deconv):
+    """(input shape, weight shape, the library's function for it) of the job's layer."""
+    _, operation, shape, weight_shape = next(c for c in CONVOLUTIONS if c[0] == job["options"]["layer"])
+    return shape, weight_shape, conv if operation == "conv" else deconv
 
 
 def matmul(job):

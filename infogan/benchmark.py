@@ -43,6 +43,13 @@ GENERATOR = [
 ]
 TRUNK = [("conv1", _conv(1, 64, 14)), ("conv2", _conv(64, 128, 7)), ("fc3", _fc(6272, 1024))]
 D_HEAD = [("out", _fc(1024, 1))]
+# The convolutions as --layers times them one by one: (layer, operation, input shape, weight shape).
+CONVOLUTIONS = [
+    ("conv1", "conv", (1, 28, 28), (64, 1, 4, 4)),
+    ("conv2", "conv", (64, 14, 14), (128, 64, 4, 4)),
+    ("deconv1", "deconv", (128, 7, 7), (128, 64, 4, 4)),
+    ("deconv2", "deconv", (64, 14, 14), (64, 1, 4, 4)),
+]
 Q_HEAD = [("fc1", _fc(1024, 128)), ("out", _fc(128, CATEGORIES + CONTINUOUS))]
 
 
@@ -51,6 +58,11 @@ def _backward(layers, weights, first_input_grad):
     the first unless `first_input_grad` (its input is data)."""
     input_grads = sum(f for i, (_, f) in enumerate(layers) if i > 0 or first_input_grad)
     return input_grads + (sum(f for _, f in layers) if weights else 0)
+
+
+def layer_flops_per_image(layer):
+    """A convolution's forward, input-gradient and weight-gradient products: three times its forward."""
+    return 3 * dict(TRUNK + GENERATOR)[layer]
 
 
 def flops_per_image():
@@ -71,15 +83,17 @@ class Setting:
     """One configuration to time: what runs (`kind`), at which batch, under which environment."""
 
     name: str
-    kind: str  # a function of infogan.bench_workers: paddle, paddle-one-program, reader, torch, matmul
+    kind: str  # a function of infogan.bench_workers: paddle, paddle-one-program, reader, torch, matmul,
+    # paddle-layer, torch-layer
     batch: int = 64
     env: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
 
 
-def settings(batch_sizes, alternatives, torch_too):
+def settings(batch_sizes, alternatives, torch_too, layers=False):
     """What to time: the project's settings (infogan.THREAD_ENV) at each batch size, the machine's matmul,
-    and, at batch 64, each alternative a user might pick. An env value of None removes that variable."""
+    at batch 64 each alternative a user might pick, and with `layers` each convolution on its own. An env
+    value of None removes that variable."""
     cores = str(os.cpu_count() or 1)
     main = [Setting(f"project defaults, batch {b}", "paddle", b) for b in batch_sizes]
     main += [Setting(f"data reader + latent sampling, batch {b}", "reader", b) for b in batch_sizes]
@@ -95,6 +109,8 @@ def settings(batch_sizes, alternatives, torch_too):
             Setting(f"{cores} OpenMP threads too", "paddle", env={"OMP_NUM_THREADS": cores}),
             Setting("oneDNN on", "paddle", env={"FLAGS_use_onednn": "1", "FLAGS_use_mkldnn": "1"}),
             Setting("multi-tensor Adam", "paddle", options={"multi_tensor": True}),
+            Setting("D's real and fake batches in two passes", "paddle", options={"separate_d_passes": True}),
+            Setting("convolution biases added by broadcasting", "paddle", options={"broadcast_bias": True}),
             Setting("no losses fetched (fake batch only)", "paddle", options={"no_stats": True}),
             Setting("one Program holding every op", "paddle-one-program"),
         ]
@@ -107,14 +123,23 @@ def settings(batch_sizes, alternatives, torch_too):
             Setting(f"PyTorch eager, {threads} threads, batch {b}", "torch", b, options={"threads": threads})
             for b in batch_sizes
         ]
+    if layers:
+        libraries = [("Paddle", "paddle-layer")] + ([("PyTorch", "torch-layer")] if torch_too else [])
+        for layer, *_ in CONVOLUTIONS:
+            found += [
+                Setting(f"{layer} forward+backward, {library}", kind, options={"layer": layer, "threads": int(cores)})
+                for library, kind in libraries
+            ]
     return main + found
 
 
-def run_benchmark(batch_sizes=(32, 64, 128), steps=15, warmup=3, rounds=1, alternatives=True, torch_too=None):
+def run_benchmark(
+    batch_sizes=(32, 64, 128), steps=15, warmup=3, rounds=1, alternatives=True, torch_too=None, layers=False
+):
     """Times every setting `rounds` times, round-robin, in worker processes; returns the results."""
     if torch_too is None:
         torch_too = _importable("torch")
-    todo = settings(batch_sizes, alternatives, torch_too)
+    todo = settings(batch_sizes, alternatives, torch_too, layers)
     timings = {s.name: [] for s in todo}
     failures = {}
     for _ in range(rounds):
@@ -161,6 +186,10 @@ def _summarise(todo, timings, failures):
         elif s.kind == "reader":
             step = median.get(f"project defaults, batch {s.batch}")
             row.update(ms_per_iteration=1e3 * median[s.name], share_of_step=median[s.name] / step if step else None)
+        elif s.kind.endswith("-layer"):
+            seconds = median[s.name]
+            gflops = layer_flops_per_image(s.options["layer"]) * s.batch / seconds / 1e9
+            row.update(layer=s.options["layer"], ms_per_iteration=1e3 * seconds, gflops=gflops)
         elif s.kind != "matmul":
             gflops = flops * s.batch / median[s.name] / 1e9
             row.update(ms_per_iteration=1e3 * median[s.name], images_per_s=s.batch / median[s.name], gflops=gflops)
@@ -172,7 +201,7 @@ def _summarise(todo, timings, failures):
 
 def table(results):
     """The results as text, one row a setting; `vs best` is a row's images/s over the fastest Paddle
-    setting's at its batch size."""
+    setting's at its batch size, or for a single convolution the fastest library's time over its own."""
     f = results["flops_per_image"]
     lines = [
         f"analytic FLOPs per image: G+Q step {f['gq_step'] / 1e6:.1f} M, D step {f['d_step'] / 1e6:.1f} M, "
@@ -181,14 +210,21 @@ def table(results):
         "",
         f"{'setting':<44} {'batch':>5} {'images/s':>9} {'ms/it':>8} {'GFLOP/s':>8} {'of matmul':>9} {'vs best':>8}",
     ]
-    best = {}
+    best, fastest_layer = {}, {}
     for row in results["rows"]:
-        if row["kind"].startswith("paddle") and "error" not in row:
+        if "error" in row:
+            continue
+        if row["kind"].endswith("-layer"):
+            fastest_layer[row["layer"]] = min(fastest_layer.get(row["layer"], 1e99), row["ms_per_iteration"])
+        elif row["kind"].startswith("paddle"):
             best[row["batch"]] = max(best.get(row["batch"], 0), row["images_per_s"])
     for row in results["rows"]:
         head = f"{row['setting']:<44} {row['batch']:>5}"
         if "error" in row:
             lines.append(f"{head}  fails: {row['error']}")
+        elif row["kind"].endswith("-layer"):
+            ratio = fastest_layer[row["layer"]] / row["ms_per_iteration"]
+            lines.append(f"{head} {'':>9} {row['ms_per_iteration']:>8.1f} {row['gflops']:>8.1f} {'':>9} {ratio:>7.2f}x")
         elif row["kind"] == "reader":
             share = f"{row['share_of_step']:.1%} of a step" if row["share_of_step"] else ""
             lines.append(f"{head} {'':>9} {row['ms_per_iteration']:>8.2f}   {share}")

@@ -2,7 +2,8 @@
 
 Prints images/s, ms per iteration, achieved GFLOP/s and its share of the machine's fp32 matmul GFLOP/s, for
 the project's settings at several batch sizes, then thread/executor alternatives, one Program holding every
-op, and PyTorch eager on the same networks when torch is importable.
+op, and PyTorch eager on the same networks when torch is importable; with --layers, each convolution of the
+networks alone (forward and both gradients), in Paddle and PyTorch.
 """
 
 import argparse
@@ -22,6 +23,7 @@ def main():
     p.add_argument("--rounds", type=int, default=1, help="times every setting is run, round-robin (default 1)")
     p.add_argument("--no-alternatives", action="store_true", help="time the project's settings only")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even when it is importable")
+    p.add_argument("--layers", action="store_true", help="also time each convolution alone, Paddle and PyTorch")
     p.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     args = p.parse_args()
@@ -33,6 +35,7 @@ def main():
         args.rounds,
         not args.no_alternatives,
         False if args.no_torch else None,
+        args.layers,
     )
     print(table(results))
     if args.json:

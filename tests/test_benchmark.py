@@ -58,12 +58,16 @@ def test_iteration_flops_closed_form():
 def test_benchmark_script_prints_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     args = ["--batch-sizes", "8", "--steps", "3", "--warmup", "1", "--rounds", "1", "--no-alternatives"]
-    result = script("benchmark.py", *args, "--no-torch", "--json", str(out))
+    result = script("benchmark.py", *args, "--no-torch", "--layers", "--json", str(out))
     assert result.returncode == 0, result.stderr
     assert "project defaults, batch 8" in result.stdout and "GFLOP/s" in result.stdout
+    assert "conv2 forward+backward, Paddle" in result.stdout
     results = json.loads(out.read_text())
     rows = {row["kind"]: row for row in results["rows"]}
-    assert sorted(rows) == ["paddle", "reader"]
+    assert sorted(rows) == ["paddle", "paddle-layer", "reader"]
+    layers = [row for row in results["rows"] if row["kind"] == "paddle-layer"]
+    assert [row["layer"] for row in layers] == ["conv1", "conv2", "deconv1", "deconv2"]
+    assert all(row["ms_per_iteration"] > 0 and row["gflops"] > 0 for row in layers)
     row = rows["paddle"]
     assert row["batch"] == 8 and row["images_per_s"] > 0 and row["gflops"] > 0
     assert results["matmul_gflops"] > 1
@@ -106,3 +110,11 @@ def test_in_process_workers_run(kind):
         step = getattr(bench_workers, kind)({"batch": 8, "options": {}})
         times = bench_workers.seconds(step, 2, warmup=1)
     assert len(times) == 2 and all(t > 0 for t in times)
+
+
+@pytest.mark.parametrize("option", ["separate_d_passes", "broadcast_bias"])
+def test_the_step_as_it_was_still_runs_in_a_worker(option):
+    from infogan.benchmark import Setting, _run_worker
+
+    out = _run_worker(Setting(option, "paddle", 8, options={option: True}), steps=3, warmup=1)
+    assert len(out.get("values", [])) == 3 and all(t > 0 for t in out["values"]), out
