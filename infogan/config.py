@@ -36,6 +36,7 @@ class TrainConfig:
     beta1: float = 0.5
     q_in_d_step: bool = False
     gan_baseline: bool = False
+    li_warmup: int = 0
     log_every: int = 10
     grid_every: int = 500
     eval_every: int = 200
@@ -52,6 +53,7 @@ class TrainConfig:
         _int_range("--categories", self.categories, 2, 1000)
         _int_range("--continuous", self.continuous, 1, 100)
         _int_range("--seed", self.seed, 0, 2**32 - 1)
+        _int_range("--li-warmup", self.li_warmup, 0, 10**9)
         for flag in ("log_every", "grid_every", "eval_every", "checkpoint_every", "keep_checkpoints"):
             _int_range("--" + flag.replace("_", "-"), getattr(self, flag), 1, 10**9)
         if self.epochs is not None:

@@ -5,8 +5,9 @@ their global names through one scope.
              With q_in_d_step, also - lambda L_I on the fakes, and Adam on the Q_ parameters too.
   gq_step    G(z, c) -> D and Q: G's non-saturating loss - lambda_cat L_I(cat) - lambda_cont L_I(cont);
              Adam on the G_ and Q_ parameters only. Its fake batch is fetched and fed to the next D step,
-             so the D step holds no copy of G (a program runs every op it holds). With gan_baseline,
-             L_I trains Q but none of its gradient reaches G: a plain GAN, measured by Q.
+             so the D step holds no copy of G (a program runs every op it holds). A fed `li_to_g` sets
+             how much of L_I's gradient reaches G: none in a plain GAN (--gan-baseline), where L_I only
+             trains Q, so that Q measures what a plain GAN's images say about c.
   generate   G alone, batch norm in inference mode: (z, c) -> images.
   encode     D's trunk and Q alone, batch norm in inference mode: images -> Q's categorical
              probabilities and continuous-code means (for evaluation; not one of the training steps).
@@ -103,8 +104,10 @@ def build_gq_step(spec, hp, startup):
         for p in disc.parameters():
             p.stop_gradient = True  # D is fixed here: no gradient for its weights, only through them to G
         fake_logit, features = disc(fake)
-        if hp.gan_baseline:  # a plain GAN: L_I still trains Q, but none of its gradient reaches G
-            features = features.detach()
+        # The same features, but only the fed share `li_to_g` of L_I's gradient flows back through them to
+        # G (trainer.li_to_g: 0 in a plain GAN); Q's own gradient is whole.
+        li_to_g = data("li_to_g", [1], "float32")
+        features = li_to_g * features + (1.0 - li_to_g) * features.detach()
         li_cat, li_cont = spec.logli(c_cat, c_cont, QHead(spec.q_dim, disc.features)(features))
         g_loss = _bce(fake_logit, 1.0)
         loss = g_loss - hp.lambda_cat * li_cat - hp.lambda_cont * li_cont

@@ -89,14 +89,24 @@ def _make_run_dir(run_dir):
         raise InfoGANError(f"cannot create run directory {run_dir}: {e.strerror}") from None
 
 
-def alternate(exe, programs, latent, real, q_in_d_step, fetch_stats=True):
+def li_to_g(cfg, step):
+    """The share of L_I's gradient that reaches G at `step`: none in a plain GAN (--gan-baseline), a share
+    growing linearly over the first --li-warmup steps, then all of it."""
+    if cfg.gan_baseline:
+        return 0.0
+    return min(1.0, step / cfg.li_warmup) if cfg.li_warmup else 1.0
+
+
+def alternate(exe, programs, latent, real, q_in_d_step, fetch_stats=True, li_to_g=1.0):
     """One G+Q step, then one D step on the G+Q step's fake batch. Returns the step's statistics as floats,
-    or None when not `fetch_stats` (then nothing is fetched but the fake batch)."""
+    or None when not `fetch_stats` (then nothing is fetched but the fake batch). `li_to_g` is the share of
+    L_I's gradient that reaches G."""
     gq, d = programs.gq_step, programs.d_step
     gq_keys, d_keys = (GQ_STATS, D_STATS) if fetch_stats else (GQ_STATS[:1], ())
     # The fake batch stays a Paddle tensor (on the GPU, where there is one) on its way into the D step.
     gq_fetch = [gq.fetches[k] for k in gq_keys]
-    fake, *gq_stats = exe.run(gq.program, feed=latent, fetch_list=gq_fetch, return_numpy=False)
+    gq_feed = dict(latent, li_to_g=np.full([1], li_to_g, "float32"))
+    fake, *gq_stats = exe.run(gq.program, feed=gq_feed, fetch_list=gq_fetch, return_numpy=False)
     d_feed = {"real": real, "fake": fake}
     if q_in_d_step:
         d_feed.update(c_cat=latent["c_cat"], c_cont=latent["c_cont"])
@@ -197,7 +207,8 @@ class Trainer:
 
     def train_step(self, step, real):
         latent = self.spec.sample(np.random.default_rng([self.cfg.seed, 1, step]), self.cfg.batch_size)
-        return alternate(self.exe, self.programs, latent, real, self.cfg.q_in_d_step)
+        share = li_to_g(self.cfg, step)
+        return alternate(self.exe, self.programs, latent, real, self.cfg.q_in_d_step, li_to_g=share)
 
     def _check_finite(self, step, stats):
         bad = [k for k, v in stats.items() if not math.isfinite(v)]

@@ -34,10 +34,10 @@ def test_merged_pair_costs_one_class():
     assert accuracy(pred, labels, 10)[0] == pytest.approx(0.9)
 
 
-def one_gq_step(cfg):
+def one_gq_step(cfg, step=0):
     s = Setup(cfg)
     before = s.values()
-    s.gq_step()
+    s.gq_step(step)
     return before, s.values()
 
 
@@ -50,6 +50,20 @@ def test_gan_baseline_keeps_l_i_out_of_g_but_trains_q():
         np.testing.assert_array_equal(baseline[name], no_info[name])
     assert any(not np.array_equal(infogan[n], baseline[n]) for n in g_names)
     assert trainable(base_before, "Q_") <= changed(base_before, baseline)
+
+
+def test_li_warmup_grows_l_i_in_g_from_none_to_all():
+    _, no_info = one_gq_step(TrainConfig(lambda_cat=0.0, lambda_cont=0.0))
+    _, infogan = one_gq_step(TrainConfig())
+    warmup = TrainConfig(li_warmup=100)
+    first, halfway, after = (one_gq_step(warmup, step)[1] for step in (0, 50, 100))
+    g_names = trainable(infogan, "G_")
+    for name in g_names:
+        np.testing.assert_array_equal(first[name], no_info[name])  # step 0: G as by the GAN loss alone
+        np.testing.assert_array_equal(after[name], infogan[name])  # from step 100: the whole of L_I
+    assert any(not np.array_equal(halfway[n], first[n]) and not np.array_equal(halfway[n], after[n]) for n in g_names)
+    for name in trainable(infogan, "Q_"):  # Q learns from L_I whatever the share
+        np.testing.assert_array_equal(first[name], infogan[name])
 
 
 def test_mlp_architecture_programs():

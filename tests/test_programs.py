@@ -9,6 +9,7 @@ from infogan.latent import LatentSpec
 from infogan.programs import build_generate, build_train_programs
 from infogan.runtime import load_state, save_checkpoint
 from infogan.sampling import generate
+from infogan.trainer import li_to_g
 
 paddle.enable_static()
 BATCH = 8
@@ -45,8 +46,9 @@ class Setup:
         with paddle.static.scope_guard(self.scope):
             return self.exe.run(step.program, feed=feed, fetch_list=[step.fetches[n] for n in names])
 
-    def gq_step(self):
-        return self.run(self.programs.gq_step, self.latent, ["fake", "g_loss", "li_cat"])
+    def gq_step(self, step=0):
+        feed = dict(self.latent, li_to_g=np.full([1], li_to_g(self.cfg, step), "float32"))
+        return self.run(self.programs.gq_step, feed, ["fake", "g_loss", "li_cat"])
 
     def d_step(self, fake):
         return self.run(self.programs.d_step, {"real": self.real, "fake": fake}, ["d_loss"])
