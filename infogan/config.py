@@ -36,7 +36,7 @@ class TrainConfig:
     beta1: float = 0.5
     q_in_d_step: bool = False
     gan_baseline: bool = False
-    li_warmup: int = 0
+    li_warmup: int = 500
     log_every: int = 10
     grid_every: int = 500
     eval_every: int = 200

