@@ -44,7 +44,7 @@ def one_gq_step(cfg, step=0):
 def test_gan_baseline_keeps_l_i_out_of_g_but_trains_q():
     base_before, baseline = one_gq_step(TrainConfig(gan_baseline=True))
     _, no_info = one_gq_step(TrainConfig(lambda_cat=0.0, lambda_cont=0.0))
-    _, infogan = one_gq_step(TrainConfig())
+    _, infogan = one_gq_step(TrainConfig(li_warmup=0))
     g_names = trainable(baseline, "G_")
     for name in g_names:  # G moved exactly as by the GAN loss alone
         np.testing.assert_array_equal(baseline[name], no_info[name])
@@ -54,7 +54,7 @@ def test_gan_baseline_keeps_l_i_out_of_g_but_trains_q():
 
 def test_li_warmup_grows_l_i_in_g_from_none_to_all():
     _, no_info = one_gq_step(TrainConfig(lambda_cat=0.0, lambda_cont=0.0))
-    _, infogan = one_gq_step(TrainConfig())
+    _, infogan = one_gq_step(TrainConfig(li_warmup=0))
     warmup = TrainConfig(li_warmup=100)
     first, halfway, after = (one_gq_step(warmup, step)[1] for step in (0, 50, 100))
     g_names = trainable(infogan, "G_")

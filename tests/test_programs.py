@@ -19,7 +19,7 @@ class Setup:
     """Programs, an executor and a fresh scope, initialised once from seed 0."""
 
     def __init__(self, cfg=None):
-        self.cfg = cfg or TrainConfig()
+        self.cfg = cfg or TrainConfig(li_warmup=0)  # step 0 of a warm-up would keep L_I from G
         self.spec = LatentSpec.from_config(self.cfg)
         self.scope = paddle.static.Scope()
         self.exe = paddle.static.Executor(paddle.CPUPlace())
