@@ -43,6 +43,7 @@ GENERATOR = [
 ]
 TRUNK = [("conv1", _conv(1, 64, 14)), ("conv2", _conv(64, 128, 7)), ("fc3", _fc(6272, 1024))]
 D_HEAD = [("out", _fc(1024, 1))]
+Q_HEAD = [("fc1", _fc(1024, 128)), ("out", _fc(128, CATEGORIES + CONTINUOUS))]
 # The convolutions as --layers times them one by one: (layer, operation, input shape, weight shape).
 CONVOLUTIONS = [
     ("conv1", "conv", (1, 28, 28), (64, 1, 4, 4)),
@@ -50,7 +51,6 @@ CONVOLUTIONS = [
     ("deconv1", "deconv", (128, 7, 7), (128, 64, 4, 4)),
     ("deconv2", "deconv", (64, 14, 14), (64, 1, 4, 4)),
 ]
-Q_HEAD = [("fc1", _fc(1024, 128)), ("out", _fc(128, CATEGORIES + CONTINUOUS))]
 
 
 def _backward(layers, weights, first_input_grad):

@@ -141,7 +141,7 @@ class MLPDiscriminator(TrunkAndHead):
         self.fc1 = linear("D_mlp1", 28 * 28, self.features)
         self.head = linear("D_mlp_out", self.features, 1)
 
-    def trunk(self, images, groups=1):
+    def trunk(self, images, groups=1):  # no batch norm here: stacked batches need nothing more
         return F.relu(self.fc1(paddle.flatten(images, 1)))
 
 
