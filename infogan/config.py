@@ -12,6 +12,8 @@ DEVICES = ("auto", "cpu", "gpu")
 CONT_STD = ("fixed", "learned")
 ARCHS = ("paper", "mlp")
 DEFAULT_ITERATIONS = 2000
+# What a run's config.json lacks when it was written before a setting existed: how that run trained.
+BEFORE_THEIR_TIME = {"li_warmup": 0}
 
 
 @dataclass
@@ -80,7 +82,7 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise InfoGANError(f"config.json has unknown keys {unknown}: written by a newer version?")
-        return cls(**values)
+        return cls(**(BEFORE_THEIR_TIME | values))
 
 
 def _choice(flag, value, choices):
