@@ -97,6 +97,11 @@ def li_to_g(cfg, step):
     return min(1.0, step / cfg.li_warmup) if cfg.li_warmup else 1.0
 
 
+def gq_feed(latent, share):
+    """The G+Q step's feed: the latent codes and the share of L_I's gradient that reaches G."""
+    return dict(latent, li_to_g=np.full([1], share, "float32"))
+
+
 def alternate(exe, programs, latent, real, q_in_d_step, fetch_stats=True, li_to_g=1.0):
     """One G+Q step, then one D step on the G+Q step's fake batch. Returns the step's statistics as floats,
     or None when not `fetch_stats` (then nothing is fetched but the fake batch). `li_to_g` is the share of
@@ -105,8 +110,7 @@ def alternate(exe, programs, latent, real, q_in_d_step, fetch_stats=True, li_to_
     gq_keys, d_keys = (GQ_STATS, D_STATS) if fetch_stats else (GQ_STATS[:1], ())
     # The fake batch stays a Paddle tensor (on the GPU, where there is one) on its way into the D step.
     gq_fetch = [gq.fetches[k] for k in gq_keys]
-    gq_feed = dict(latent, li_to_g=np.full([1], li_to_g, "float32"))
-    fake, *gq_stats = exe.run(gq.program, feed=gq_feed, fetch_list=gq_fetch, return_numpy=False)
+    fake, *gq_stats = exe.run(gq.program, feed=gq_feed(latent, li_to_g), fetch_list=gq_fetch, return_numpy=False)
     d_feed = {"real": real, "fake": fake}
     if q_in_d_step:
         d_feed.update(c_cat=latent["c_cat"], c_cont=latent["c_cont"])

@@ -12,7 +12,7 @@ from conftest import ROOT
 from test_scripts import script
 
 from infogan import THREAD_ENV
-from infogan.benchmark import D_HEAD, GENERATOR, LATENT, Q_HEAD, TRUNK, flops_per_image
+from infogan.benchmark import CONVOLUTIONS, D_HEAD, GENERATOR, LATENT, Q_HEAD, TRUNK, flops_per_image
 from infogan.nets import Discriminator, Generator, QHead
 
 paddle.enable_static()
@@ -41,6 +41,14 @@ def test_flop_table_matches_the_networks():
     assert layer_flops(Generator(LATENT), [LATENT]) == [f for _, f in GENERATOR]
     assert layer_flops(Discriminator(), [1, 28, 28]) == [f for _, f in TRUNK + D_HEAD]
     assert layer_flops(QHead(12, 1024), [1024]) == [f for _, f in Q_HEAD]
+
+
+def test_layer_table_has_the_networks_convolutions():
+    """--layers times the shapes of CONVOLUTIONS and counts the FLOPs of the networks' table: they must agree."""
+    for layer, operation, (channels, height, width), weight in CONVOLUTIONS:
+        positions = height * width // 4 if operation == "conv" else height * width
+        assert channels == weight[1] if operation == "conv" else channels == weight[0], layer
+        assert 2 * math.prod(weight) * positions == dict(TRUNK + GENERATOR)[layer], layer
 
 
 def test_iteration_flops_closed_form():

@@ -9,7 +9,7 @@ from infogan.latent import LatentSpec
 from infogan.programs import build_generate, build_train_programs
 from infogan.runtime import load_state, save_checkpoint
 from infogan.sampling import generate
-from infogan.trainer import li_to_g
+from infogan.trainer import gq_feed, li_to_g
 
 paddle.enable_static()
 BATCH = 8
@@ -47,7 +47,7 @@ class Setup:
             return self.exe.run(step.program, feed=feed, fetch_list=[step.fetches[n] for n in names])
 
     def gq_step(self, step=0):
-        feed = dict(self.latent, li_to_g=np.full([1], li_to_g(self.cfg, step), "float32"))
+        feed = gq_feed(self.latent, li_to_g(self.cfg, step))
         return self.run(self.programs.gq_step, feed, ["fake", "g_loss", "li_cat"])
 
     def d_step(self, fake):
