@@ -80,8 +80,8 @@ def paddle_one_program(job):
         z, c_cat, c_cont = _latent_feeds(spec)
         fake = Generator(spec.input_dim)(paddle.concat([z, c_cat, c_cont], axis=1))
         disc = Discriminator()
-        real_logit, _ = disc(real)
-        fake_logit_d, _ = disc(fake.detach())
+        d_logits, _ = disc(paddle.concat([real, fake.detach()]), groups=2)  # as the D step: one stacked pass
+        real_logit, fake_logit_d = paddle.split(d_logits, 2)
         fake_logit, features = disc(fake)
         li_cat, li_cont = spec.logli(c_cat, c_cont, QHead(spec.q_dim, disc.features)(features))
         d_loss = _bce(real_logit, 1.0) + _bce(fake_logit_d, 0.0)
@@ -154,12 +154,16 @@ def torch(job):
 
 
 def paddle_layer(job):
-    """One convolution of the networks, forward and both gradients, in a static Program of its own."""
+    """One convolution of the networks, forward and both gradients, in a static Program of its own: with
+    Paddle's kernel, or with the option `batched`, with infogan.batched_conv's."""
     import paddle
     import paddle.nn.functional as F
 
+    from infogan import batched_conv
+
     paddle.enable_static()
-    shape, weight_shape, convolve = _layer(job, F.conv2d, F.conv2d_transpose)
+    kernels = (batched_conv.conv2d, batched_conv.conv2d_transpose) if job["options"].get("batched") else None
+    shape, weight_shape, convolve = _layer(job, *(kernels or (F.conv2d, F.conv2d_transpose)))
     program, startup = paddle.static.Program(), paddle.static.Program()
     with paddle.static.program_guard(program, startup):
         x = paddle.static.data("x", [job["batch"], *shape], "float32")

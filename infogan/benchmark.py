@@ -106,11 +106,13 @@ def settings(batch_sizes, alternatives, torch_too, layers=False):
             Setting("1 thread, serial executor", "paddle", env={"MKL_NUM_THREADS": "1"} | serial),
             Setting("1 thread, parallel executor", "paddle", env={"MKL_NUM_THREADS": "1"} | parallel),
             Setting(f"{cores} threads, parallel executor", "paddle", env=parallel),
-            Setting(f"{cores} OpenMP threads too", "paddle", env={"OMP_NUM_THREADS": cores}),
+            Setting("1 OpenMP thread", "paddle", env={"OMP_NUM_THREADS": "1"}),
+            Setting("idle OpenMP threads spinning", "paddle", env={"OMP_WAIT_POLICY": None}),
             Setting("oneDNN on", "paddle", env={"FLAGS_use_onednn": "1", "FLAGS_use_mkldnn": "1"}),
             Setting("multi-tensor Adam", "paddle", options={"multi_tensor": True}),
             Setting("D's real and fake batches in two passes", "paddle", options={"separate_d_passes": True}),
             Setting("convolution biases added by broadcasting", "paddle", options={"broadcast_bias": True}),
+            Setting("Paddle's own kernels for every convolution", "paddle", env={"INFOGAN_BATCHED_CONV": "0"}),
             Setting("no losses fetched (fake batch only)", "paddle", options={"no_stats": True}),
             Setting("one Program holding every op", "paddle-one-program"),
         ]
@@ -124,11 +126,16 @@ def settings(batch_sizes, alternatives, torch_too, layers=False):
             for b in batch_sizes
         ]
     if layers:
-        libraries = [("Paddle", "paddle-layer")] + ([("PyTorch", "torch-layer")] if torch_too else [])
+        libraries = [("Paddle", "paddle-layer", {}), ("batched", "paddle-layer", {"batched": True})]
+        libraries += [("PyTorch", "torch-layer", {})] if torch_too else []
         for layer, *_ in CONVOLUTIONS:
             found += [
-                Setting(f"{layer} forward+backward, {library}", kind, options={"layer": layer, "threads": int(cores)})
-                for library, kind in libraries
+                Setting(
+                    f"{layer} forward+backward, {library}",
+                    kind,
+                    options={"layer": layer, "threads": int(cores)} | extra,
+                )
+                for library, kind, extra in libraries
             ]
     return main + found
 

@@ -18,7 +18,10 @@ CHECKPOINT_RE = re.compile(r"step_(\d+)$")
 def executor(device):
     """An Executor on the place `device` names (auto: the GPU when there is one)."""
     paddle.enable_static()
-    return paddle.static.Executor(place(device))
+    where = place(device)
+    # The layers choose their kernels by the current device (infogan.batched_conv: CPU-only operators).
+    paddle.set_device("gpu:0" if isinstance(where, paddle.CUDAPlace) else "cpu")
+    return paddle.static.Executor(where)
 
 
 def place(device):

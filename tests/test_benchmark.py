@@ -69,12 +69,14 @@ def test_benchmark_script_prints_and_writes_json(tmp_path):
     result = script("benchmark.py", *args, "--no-torch", "--layers", "--json", str(out))
     assert result.returncode == 0, result.stderr
     assert "project defaults, batch 8" in result.stdout and "GFLOP/s" in result.stdout
-    assert "conv2 forward+backward, Paddle" in result.stdout
+    assert "conv2 forward+backward, Paddle" in result.stdout and "conv2 forward+backward, batched" in result.stdout
     results = json.loads(out.read_text())
     rows = {row["kind"]: row for row in results["rows"]}
     assert sorted(rows) == ["paddle", "paddle-layer", "reader"]
     layers = [row for row in results["rows"] if row["kind"] == "paddle-layer"]
-    assert [row["layer"] for row in layers] == ["conv1", "conv2", "deconv1", "deconv2"]
+    assert [row["layer"] for row in layers] == [
+        layer for layer in ("conv1", "conv2", "deconv1", "deconv2") for _ in "ab"
+    ]
     assert all(row["ms_per_iteration"] > 0 and row["gflops"] > 0 for row in layers)
     row = rows["paddle"]
     assert row["batch"] == 8 and row["images_per_s"] > 0 and row["gflops"] > 0

@@ -1,19 +1,23 @@
-"""The networks' two speed devices compute exactly what the plain layers would."""
+"""The networks' speed devices compute what the plain layers would."""
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from infogan import batched_conv
 from infogan.nets import Discriminator, conv, deconv
 
 paddle.enable_static()
 
 
-def run(build, feed):
-    """Build one Program's fetches with `build()` and run it once from a fresh seed-0 initialisation."""
+def run(build, feed, ops_seen=None):
+    """Build one Program's fetches with `build()` and run it once from a fresh seed-0 initialisation;
+    the names of the program's operators are added to `ops_seen`."""
     program, startup = paddle.static.Program(), paddle.static.Program()
     with paddle.static.program_guard(program, startup):
         fetches = build()
+    if ops_seen is not None:
+        ops_seen.update(op.name() for op in program.global_block().ops)
     exe = paddle.static.Executor(paddle.CPUPlace())
     with paddle.static.scope_guard(paddle.static.Scope()):
         paddle.seed(0)
@@ -57,3 +61,60 @@ def test_stacked_batches_are_batch_normalised_each_on_its_own():
     np.testing.assert_allclose(stacked, np.concatenate([a_logits, b_logits]), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(stacked_feat, np.concatenate([a_feat, b_feat]), rtol=1e-4, atol=1e-5)
     assert np.abs(together - stacked).max() > 1e-3  # one shared batch norm would be another network
+
+
+def batched_and_paddles_own(make, reference, side, weight_trains):
+    """A batched layer and Paddle's kernel on the same weight: outputs, input gradients, weight gradients
+    (only where the weight trains), and the operators the program ran."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 4, side, side)).astype(np.float32)
+    out_side = side // 2 if make is conv else side * 2
+    upstream = rng.standard_normal((3, 5, out_side, out_side)).astype(np.float32)
+
+    def build():
+        images = paddle.static.data("x", [3, 4, side, side], "float32")
+        images.stop_gradient = False
+        layer = make(f"T_batched_{make.__name__}", 4, 5, bias=False, batched=True)
+        layer.weight.stop_gradient = not weight_trains
+        wrt = [images, layer.weight] if weight_trains else [images]
+        fetches = []
+        for out in (layer(images), reference(images, layer.weight, stride=2, padding=1)):
+            fetches += [out, *paddle.static.gradients([paddle.sum(out * paddle.to_tensor(upstream))], wrt)]
+        return fetches
+
+    ops = set()
+    values = run(build, {"x": x}, ops)
+    half = len(values) // 2
+    return values[:half], values[half:], ops
+
+
+def test_batched_convolutions_match_paddles_kernels_forward_and_backward():
+    for make, reference, side, op in (
+        (conv, F.conv2d, 8, "conv2d"),
+        (deconv, F.conv2d_transpose, 4, "conv2d_transpose"),
+    ):
+        for weight_trains in (True, False):  # D's weights do not train in the G+Q step
+            batched, own, ops = batched_and_paddles_own(make, reference, side, weight_trains)
+            assert f"custom_op.batched_{op}" in ops and f"custom_op.batched_{op}_grad" in ops
+            assert len(batched) == (3 if weight_trains else 2)
+            for got, want in zip(batched, own, strict=True):
+                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_batched_layers_use_paddles_kernels_when_told_or_off_the_cpu(monkeypatch):
+    monkeypatch.setenv("INFOGAN_BATCHED_CONV", "0")
+    *_, ops = batched_and_paddles_own(conv, F.conv2d, 8, True)
+    assert not any(name.startswith("custom_op") for name in ops) and "pd_op.conv2d" in ops
+    monkeypatch.delenv("INFOGAN_BATCHED_CONV")
+    assert batched_conv.ops() is not None
+    monkeypatch.setattr(paddle, "get_device", lambda: "gpu:0")
+    assert batched_conv.ops() is None
+
+
+def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CXX", "/bin/false")
+    monkeypatch.setenv("CC", "/bin/false")
+    assert batched_conv._built.__wrapped__() is None
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: batched CPU convolutions not built (")

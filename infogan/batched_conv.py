@@ -1,0 +1,89 @@
+"""The wide convolutions of the networks on the CPU, each pass one matrix product over the whole batch
+(csrc/batched_conv.cc says why): Paddle C++ operators with their gradients, built with the machine's C++
+compiler at first use and cached, so later runs load them in about a second.
+
+`ops()` gives the built module, or None where the layers should use Paddle's own kernels: on a GPU (the
+operators run on the CPU only), when INFOGAN_BATCHED_CONV=0 (scripts/benchmark.py compares both), or
+when the build fails (no C++ compiler): then with a one-line warning, once, since training still works, only slower.
+"""
+
+import contextlib
+import fcntl
+import functools
+import os
+import sys
+
+import paddle
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "batched_conv.cc")
+
+
+def ops():
+    if os.environ.get("INFOGAN_BATCHED_CONV") == "0" or not paddle.get_device().startswith("cpu"):
+        return None
+    return _built()
+
+
+def conv2d(x, weight, stride, padding):
+    return ops().batched_conv2d(x, weight, stride, padding, not weight.stop_gradient)
+
+
+def conv2d_transpose(x, weight, stride, padding):
+    return ops().batched_conv2d_transpose(x, weight, stride, padding, not weight.stop_gradient)
+
+
+@functools.cache
+def _built():
+    from paddle.utils.cpp_extension import load
+
+    build_dir = os.path.join(_cache_home(), "infogan", f"batched_conv-paddle{paddle.__version__}")
+    libs = os.path.join(os.path.dirname(paddle.__file__), "libs")  # Paddle's own MKL: cblas_sgemm
+    try:
+        os.makedirs(build_dir, exist_ok=True)
+        # One build at a time (two runs started together share the cache); Paddle's build chatter, which
+        # its build process writes to the terminal, kept in a file and shown only if the build fails.
+        with open(os.path.join(build_dir, "lock"), "w") as lock, _output_to(os.path.join(build_dir, "build.log")):
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return load(
+                name="infogan_batched_conv",
+                sources=[SOURCE],
+                extra_cxx_cflags=["-O3", "-fopenmp"],
+                extra_ldflags=["-fopenmp", f"-L{libs}", "-l:libmklml_intel.so", f"-Wl,-rpath,{libs}"],
+                build_directory=build_dir,
+            )
+    except Exception:  # the compiler's, setuptools' and the loader's errors have no common type
+        reason = _first_error(os.path.join(build_dir, "build.log"))
+        print(f"warning: batched CPU convolutions not built ({reason}): Paddle's own, slower kernels", file=sys.stderr)
+        return None
+
+
+def _cache_home():
+    return os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+
+
+@contextlib.contextmanager
+def _output_to(path):
+    """Standard output and error, of this process and of those it starts, into the file `path`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in zip((1, 2), saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def _first_error(log_path):
+    try:
+        with open(log_path) as f:
+            lines = [line.strip() for line in f if "error" in line.lower()]
+    except OSError as e:
+        return e.strerror
+    return lines[0][:200] if lines else "see " + log_path

@@ -1,0 +1,234 @@
+// 2-D convolution and transposed convolution for the CPU, the whole batch as ONE matrix product.
+//
+// Paddle 3.3's CPU kernels unfold and multiply image by image: for D's conv2 (64 -> 128 channels,
+// 14x14 -> 7x7) that is 64 products of 49 columns each, at half the rate of one product of 64 x 49
+// columns. Here each pass unfolds the whole batch (im2col) into a [channels x k x k, batch x positions]
+// matrix and makes one cblas_sgemm call into MKL, the library Paddle itself uses (MKL_NUM_THREADS sets its
+// threads); the unfolding and its adjoint run on OpenMP threads (OMP_NUM_THREADS). A transposed
+// convolution is the input gradient of the convolution it transposes, so the same three products serve
+// both operators:
+//   unfold product  rows = W @ im2col(image)           a convolution's output (as channel rows)
+//   fold product    image = col2im(W^T @ rows)         a convolution's input gradient
+//   weight product  dW = rows @ im2col(image)^T        a convolution's weight gradient
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "paddle/extension.h"
+
+extern "C" void cblas_sgemm(int layout, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                            const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
+
+namespace {
+
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+
+using Buffer = std::unique_ptr<float[]>;  // uninitialised: every entry is written before it is read
+
+// A convolution's geometry: it reads [batch, channels, in, in] and writes `out` x `out` positions per image.
+struct Geometry {
+  int64_t batch, channels, in, out, kernel, stride, padding;
+  int64_t positions() const { return out * out; }
+  int64_t rows() const { return channels * kernel * kernel; }
+  int64_t cols() const { return batch * positions(); }
+  int64_t image_size() const { return batch * channels * in * in; }
+  // The output positions o whose input position o * stride - padding + tap lies inside the image.
+  int64_t first(int64_t tap) const { return std::max<int64_t>(0, (padding - tap + stride - 1) / stride); }
+  int64_t last(int64_t tap) const { return std::min<int64_t>(out, (in - 1 + padding - tap) / stride + 1); }
+};
+
+// cols[(c, ki, kj)][(n, oh, ow)] = image[n, c, oh * stride - padding + ki, ow * stride - padding + kj], or 0.
+void im2col(const Geometry& g, const float* image, float* cols) {
+#pragma omp parallel for
+  for (int64_t c = 0; c < g.channels; ++c)
+    for (int64_t ki = 0; ki < g.kernel; ++ki)
+      for (int64_t kj = 0; kj < g.kernel; ++kj) {
+        float* row = cols + ((c * g.kernel + ki) * g.kernel + kj) * g.cols();
+        const int64_t h0 = g.first(ki), h1 = g.last(ki), w0 = g.first(kj), w1 = g.last(kj);
+        for (int64_t n = 0; n < g.batch; ++n) {
+          const float* plane = image + (n * g.channels + c) * g.in * g.in;
+          float* dst = row + n * g.positions();
+          std::fill(dst, dst + g.positions(), 0.0f);
+          for (int64_t oh = h0; oh < h1; ++oh) {
+            const float* src = plane + (oh * g.stride - g.padding + ki) * g.in - g.padding + kj;
+            for (int64_t ow = w0; ow < w1; ++ow) dst[oh * g.out + ow] = src[ow * g.stride];
+          }
+        }
+      }
+}
+
+// The adjoint of im2col: image = 0, then every column entry added back where im2col read it from.
+void col2im(const Geometry& g, const float* cols, float* image) {
+#pragma omp parallel for
+  for (int64_t c = 0; c < g.channels; ++c) {
+    for (int64_t n = 0; n < g.batch; ++n)
+      std::fill_n(image + (n * g.channels + c) * g.in * g.in, g.in * g.in, 0.0f);
+    for (int64_t ki = 0; ki < g.kernel; ++ki)
+      for (int64_t kj = 0; kj < g.kernel; ++kj) {
+        const float* row = cols + ((c * g.kernel + ki) * g.kernel + kj) * g.cols();
+        const int64_t h0 = g.first(ki), h1 = g.last(ki), w0 = g.first(kj), w1 = g.last(kj);
+        for (int64_t n = 0; n < g.batch; ++n) {
+          float* plane = image + (n * g.channels + c) * g.in * g.in;
+          const float* src = row + n * g.positions();
+          for (int64_t oh = h0; oh < h1; ++oh) {
+            float* dst = plane + (oh * g.stride - g.padding + ki) * g.in - g.padding + kj;
+            for (int64_t ow = w0; ow < w1; ++ow) dst[ow * g.stride] += src[oh * g.out + ow];
+          }
+        }
+      }
+  }
+}
+
+// c[m, n] = op(a) op(b), row-major, op = transpose where asked.
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
+  cblas_sgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, 1.0f, a,
+              trans_a ? m : k, b, trans_b ? k : n, 0.0f, c, n);
+}
+
+Buffer unfold(const Geometry& g, const float* image) {
+  Buffer cols(new float[g.rows() * g.cols()]);
+  im2col(g, image, cols.get());
+  return cols;
+}
+
+// A feature map [batch, channels, side, side] <-> channel rows [channels, batch x side x side].
+Buffer channel_rows(const paddle::Tensor& t) {
+  const auto& s = t.shape();
+  const int64_t positions = s[2] * s[3];
+  Buffer rows(new float[t.numel()]);
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < s[1]; ++c)
+      std::copy_n(t.data<float>() + (n * s[1] + c) * positions, positions, rows.get() + (c * s[0] + n) * positions);
+  return rows;
+}
+
+paddle::Tensor feature_map(const float* rows, int64_t batch, int64_t channels, int64_t side) {
+  auto t = paddle::empty({batch, channels, side, side}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  const int64_t positions = side * side;
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t c = 0; c < channels; ++c)
+      std::copy_n(rows + (c * batch + n) * positions, positions, t.data<float>() + (n * channels + c) * positions);
+  return t;
+}
+
+// The unfold product for weight [filters, g.channels, k, k]: a feature map [batch, filters, out, out].
+paddle::Tensor unfold_product(const Geometry& g, const float* weight, int64_t filters, const float* cols) {
+  Buffer rows(new float[filters * g.cols()]);
+  gemm(false, false, filters, g.cols(), g.rows(), weight, cols, rows.get());
+  return feature_map(rows.get(), g.batch, filters, g.out);
+}
+
+// The fold product: the image [batch, g.channels, in, in] whose convolution has output gradient `rows`.
+paddle::Tensor fold_product(const Geometry& g, const float* weight, int64_t filters, const float* rows) {
+  Buffer cols(new float[g.rows() * g.cols()]);
+  gemm(true, false, g.rows(), g.cols(), filters, weight, rows, cols.get());
+  auto image = paddle::empty({g.batch, g.channels, g.in, g.in}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  col2im(g, cols.get(), image.data<float>());
+  return image;
+}
+
+// The weight product, or zeros where the weight does not train (D's weights in the G+Q step).
+paddle::Tensor weight_product(const Geometry& g, const paddle::Tensor& weight, const float* rows, const float* cols,
+                              bool wanted) {
+  if (!wanted) return paddle::experimental::zeros_like(weight);
+  auto grad = paddle::empty_like(weight);
+  gemm(false, true, weight.shape()[0], g.rows(), g.cols(), rows, cols, grad.data<float>());
+  return grad;
+}
+
+// x [N, C, H, H], weight [O, C, k, k]: the convolution writes [N, O, H', H'].
+Geometry conv_geometry(const paddle::Tensor& x, const paddle::Tensor& weight, int stride, int padding) {
+  const auto& s = x.shape();
+  const int64_t k = weight.shape()[2];
+  return {s[0], s[1], s[2], (s[2] + 2 * padding - k) / stride + 1, k, stride, padding};
+}
+
+// x [N, C, H, H], weight [C, O, k, k]: the convolution it transposes reads [N, O, H', H'] and writes x's shape.
+Geometry deconv_geometry(const paddle::Tensor& x, const paddle::Tensor& weight, int stride, int padding) {
+  const auto& s = x.shape();
+  const int64_t k = weight.shape()[2];
+  return {s[0], weight.shape()[1], (s[2] - 1) * stride - 2 * padding + k, s[2], k, stride, padding};
+}
+
+void check(const paddle::Tensor& x, const paddle::Tensor& weight) {
+  PD_CHECK(x.is_cpu() && weight.is_cpu(), "batched_conv runs on the CPU only");
+  PD_CHECK(x.dtype() == paddle::DataType::FLOAT32 && weight.dtype() == paddle::DataType::FLOAT32,
+           "batched_conv takes float32");
+  PD_CHECK(x.shape().size() == 4 && x.shape()[2] == x.shape()[3] && weight.shape()[2] == weight.shape()[3],
+           "batched_conv takes square NCHW images and square kernels");
+}
+
+}  // namespace
+
+std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x, const paddle::Tensor& weight, int stride, int padding,
+                                        bool) {
+  check(x, weight);
+  const Geometry g = conv_geometry(x, weight, stride, padding);
+  return {unfold_product(g, weight.data<float>(), weight.shape()[0], unfold(g, x.data<float>()).get())};
+}
+
+std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x, const paddle::Tensor& weight,
+                                         const paddle::Tensor& out_grad, int stride, int padding, bool weight_grad) {
+  const Geometry g = conv_geometry(x, weight, stride, padding);
+  const Buffer rows = channel_rows(out_grad);
+  const Buffer cols = weight_grad ? unfold(g, x.data<float>()) : nullptr;
+  return {fold_product(g, weight.data<float>(), weight.shape()[0], rows.get()),
+          weight_product(g, weight, rows.get(), cols.get(), weight_grad)};
+}
+
+std::vector<paddle::Tensor> DeconvForward(const paddle::Tensor& x, const paddle::Tensor& weight, int stride,
+                                          int padding, bool) {
+  check(x, weight);
+  const Geometry g = deconv_geometry(x, weight, stride, padding);
+  return {fold_product(g, weight.data<float>(), weight.shape()[0], channel_rows(x).get())};
+}
+
+std::vector<paddle::Tensor> DeconvBackward(const paddle::Tensor& x, const paddle::Tensor& weight,
+                                           const paddle::Tensor& out_grad, int stride, int padding, bool weight_grad) {
+  const Geometry g = deconv_geometry(x, weight, stride, padding);
+  const Buffer cols = unfold(g, out_grad.data<float>());
+  const Buffer rows = weight_grad ? channel_rows(x) : nullptr;
+  return {unfold_product(g, weight.data<float>(), weight.shape()[0], cols.get()),
+          weight_product(g, weight, rows.get(), cols.get(), weight_grad)};
+}
+
+std::vector<std::vector<int64_t>> ConvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int stride,
+                                            int padding, bool) {
+  return {{x[0], w[0], (x[2] + 2 * padding - w[2]) / stride + 1, (x[3] + 2 * padding - w[3]) / stride + 1}};
+}
+
+std::vector<std::vector<int64_t>> DeconvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w,
+                                              int stride, int padding, bool) {
+  return {{x[0], w[1], (x[2] - 1) * stride - 2 * padding + w[2], (x[3] - 1) * stride - 2 * padding + w[3]}};
+}
+
+std::vector<std::vector<int64_t>> GradShapes(const std::vector<int64_t>& x, const std::vector<int64_t>& w,
+                                             const std::vector<int64_t>&) {
+  return {x, w};
+}
+
+std::vector<paddle::DataType> OutType(const paddle::DataType& x, const paddle::DataType&) { return {x}; }
+
+std::vector<paddle::DataType> GradTypes(const paddle::DataType& x, const paddle::DataType& w, const paddle::DataType&) {
+  return {x, w};
+}
+
+#define BATCHED_CONV_OP(op, forward, backward, shape)                 \
+  PD_BUILD_OP(op)                                                     \
+      .Inputs({"X", "Weight"})                                        \
+      .Outputs({"Out"})                                               \
+      .Attrs({"stride: int", "padding: int", "weight_grad: bool"})    \
+      .SetKernelFn(PD_KERNEL(forward))                                \
+      .SetInferShapeFn(PD_INFER_SHAPE(shape))                         \
+      .SetInferDtypeFn(PD_INFER_DTYPE(OutType));                      \
+  PD_BUILD_GRAD_OP(op)                                                \
+      .Inputs({"X", "Weight", paddle::Grad("Out")})                   \
+      .Outputs({paddle::Grad("X"), paddle::Grad("Weight")})           \
+      .Attrs({"stride: int", "padding: int", "weight_grad: bool"})    \
+      .SetKernelFn(PD_KERNEL(backward))                               \
+      .SetInferShapeFn(PD_INFER_SHAPE(GradShapes))                    \
+      .SetInferDtypeFn(PD_INFER_DTYPE(GradTypes));
+
+BATCHED_CONV_OP(batched_conv2d, ConvForward, ConvBackward, ConvShape)
+BATCHED_CONV_OP(batched_conv2d_transpose, DeconvForward, DeconvBackward, DeconvShape)
