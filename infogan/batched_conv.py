@@ -8,7 +8,6 @@ when the build fails (no C++ compiler): then with a one-line warning, once, sinc
 """
 
 import contextlib
-import fcntl
 import functools
 import os
 import sys
@@ -39,6 +38,8 @@ def _built():
     build_dir = os.path.join(_cache_home(), "infogan", f"batched_conv-paddle{paddle.__version__}")
     libs = os.path.join(os.path.dirname(paddle.__file__), "libs")  # Paddle's own MKL: cblas_sgemm
     try:
+        import fcntl  # POSIX only: elsewhere the ImportError falls back to Paddle's kernels, as a failed build
+
         os.makedirs(build_dir, exist_ok=True)
         # One build at a time (two runs started together share the cache); Paddle's build chatter, which
         # its build process writes to the terminal, kept in a file and shown only if the build fails.
@@ -51,8 +52,8 @@ def _built():
                 extra_ldflags=["-fopenmp", f"-L{libs}", "-l:libmklml_intel.so", f"-Wl,-rpath,{libs}"],
                 build_directory=build_dir,
             )
-    except Exception:  # the compiler's, setuptools' and the loader's errors have no common type
-        reason = _first_error(os.path.join(build_dir, "build.log"))
+    except Exception as e:  # the compiler's, setuptools' and the loader's errors have no common type
+        reason = _first_error(os.path.join(build_dir, "build.log")) or (str(e).strip() or type(e).__name__)[:200]
         print(f"warning: batched CPU convolutions not built ({reason}): Paddle's own, slower kernels", file=sys.stderr)
         return None
 
@@ -81,9 +82,9 @@ def _output_to(path):
 
 
 def _first_error(log_path):
+    """The build log's first line that reports an error, if there is a log and such a line."""
     try:
         with open(log_path) as f:
-            lines = [line.strip() for line in f if "error" in line.lower()]
-    except OSError as e:
-        return e.strerror
-    return lines[0][:200] if lines else "see " + log_path
+            return next((line.strip()[:200] for line in f if "error" in line.lower()), None)
+    except OSError:
+        return None

@@ -1,5 +1,7 @@
 """The networks' speed devices compute what the plain layers would."""
 
+import sys
+
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -118,3 +120,10 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path, capsys)
     assert batched_conv._built.__wrapped__() is None
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning: batched CPU convolutions not built (")
+
+
+def test_no_posix_locks_falls_back_too(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # as on Windows
+    assert batched_conv._built.__wrapped__() is None
+    assert "import of fcntl halted" in capsys.readouterr().err
