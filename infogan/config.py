@@ -32,7 +32,7 @@ class TrainConfig:
     continuous: int = 2
     cont_std: str = "fixed"
     lambda_cat: float = 1.0
-    lambda_cont: float = 0.1
+    lambda_cont: float = 1.0
     lr_d: float = 2e-4
     lr_g: float = 1e-3
     beta1: float = 0.5

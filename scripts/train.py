@@ -22,7 +22,7 @@ def parse_args():
     p.add_argument("--continuous", type=int, help="number of continuous codes (default 2)")
     p.add_argument("--cont-std", help="fixed (std 1, default) or learned: Q's std for continuous codes")
     p.add_argument("--lambda-cat", type=float, help="weight of the categorical L_I (default 1)")
-    p.add_argument("--lambda-cont", type=float, help="weight of the continuous L_I (default 0.1)")
+    p.add_argument("--lambda-cont", type=float, help="weight of the continuous L_I (default 1)")
     p.add_argument("--lr-d", type=float, help="D's Adam learning rate (default 2e-4)")
     p.add_argument("--lr-g", type=float, help="G's and Q's Adam learning rate (default 1e-3)")
     p.add_argument("--beta1", type=float, help="Adam's beta1 (default 0.5)")
