@@ -28,9 +28,8 @@ def linear(name, n_in, n_out, bias=True):
 
 def conv(name, c_in, c_out, bias=True, batched=False):
     """4x4 convolution, stride 2: halves the spatial size. `batched`: on the CPU, infogan.batched_conv's."""
-    layer = (BatchedConv2D if batched else nn.Conv2D)(
-        c_in, c_out, 4, 2, 1, weight_attr=_attr(name + ".w"), bias_attr=False
-    )
+    layer_class = BatchedConv2D if batched else nn.Conv2D
+    layer = layer_class(c_in, c_out, 4, 2, 1, weight_attr=_attr(name + ".w"), bias_attr=False)
     return ChannelBias(layer, name, c_out) if bias else layer
 
 
@@ -44,7 +43,7 @@ def deconv(name, c_in, c_out, bias=True, batched=False):
 class BatchedConv2D(nn.Conv2D):
     """Paddle's Conv2D (its parameter, shape and initialisation), run on the CPU as one matrix product per
     batch (infogan.batched_conv): for the layers with many channels on both sides, where Paddle's kernel,
-    one product per image, took up to 1.6 times as long (scripts/benchmark.py --layers)."""
+    one product per image, took 1.5 to 2 times as long (scripts/benchmark.py --layers)."""
 
     def forward(self, x):
         if batched_conv.ops() is None:
