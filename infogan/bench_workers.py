@@ -162,8 +162,9 @@ def paddle_layer(job):
     from infogan import batched_conv
 
     paddle.enable_static()
-    kernels = (batched_conv.conv2d, batched_conv.conv2d_transpose) if job["options"].get("batched") else None
-    shape, weight_shape, convolve = _layer(job, *(kernels or (F.conv2d, F.conv2d_transpose)))
+    batched = job["options"].get("batched")
+    kernels = (batched_conv.conv2d, batched_conv.conv2d_transpose) if batched else (F.conv2d, F.conv2d_transpose)
+    shape, weight_shape, convolve = _layer(job, *kernels)
     program, startup = paddle.static.Program(), paddle.static.Program()
     with paddle.static.program_guard(program, startup):
         x = paddle.static.data("x", [job["batch"], *shape], "float32")

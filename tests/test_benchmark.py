@@ -75,7 +75,7 @@ def test_benchmark_script_prints_and_writes_json(tmp_path):
     assert sorted(rows) == ["paddle", "paddle-layer", "reader"]
     layers = [row for row in results["rows"] if row["kind"] == "paddle-layer"]
     assert [row["layer"] for row in layers] == [
-        layer for layer in ("conv1", "conv2", "deconv1", "deconv2") for _ in "ab"
+        layer for layer in ("conv1", "conv2", "deconv1", "deconv2") for _library in ("Paddle", "batched")
     ]
     assert all(row["ms_per_iteration"] > 0 and row["gflops"] > 0 for row in layers)
     row = rows["paddle"]

@@ -11,7 +11,6 @@
 //   fold product    image = col2im(W^T @ rows)         a convolution's input gradient
 //   weight product  dW = rows @ im2col(image)^T        a convolution's weight gradient
 #include <algorithm>
-#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -24,6 +23,14 @@ namespace {
 
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 
+// The side of a convolution's output, and of a transposed convolution's, for an input of side `in`.
+int64_t conv_side(int64_t in, int64_t kernel, int64_t stride, int64_t padding) {
+  return (in + 2 * padding - kernel) / stride + 1;
+}
+int64_t deconv_side(int64_t in, int64_t kernel, int64_t stride, int64_t padding) {
+  return (in - 1) * stride - 2 * padding + kernel;
+}
+
 using Buffer = std::unique_ptr<float[]>;  // uninitialised: every entry is written before it is read
 
 // A convolution's geometry: it reads [batch, channels, in, in] and writes `out` x `out` positions per image.
@@ -32,7 +39,6 @@ struct Geometry {
   int64_t positions() const { return out * out; }
   int64_t rows() const { return channels * kernel * kernel; }
   int64_t cols() const { return batch * positions(); }
-  int64_t image_size() const { return batch * channels * in * in; }
   // The output positions o whose input position o * stride - padding + tap lies inside the image.
   int64_t first(int64_t tap) const { return std::max<int64_t>(0, (padding - tap + stride - 1) / stride); }
   int64_t last(int64_t tap) const { return std::min<int64_t>(out, (in - 1 + padding - tap) / stride + 1); }
@@ -141,14 +147,14 @@ paddle::Tensor weight_product(const Geometry& g, const paddle::Tensor& weight, c
 Geometry conv_geometry(const paddle::Tensor& x, const paddle::Tensor& weight, int stride, int padding) {
   const auto& s = x.shape();
   const int64_t k = weight.shape()[2];
-  return {s[0], s[1], s[2], (s[2] + 2 * padding - k) / stride + 1, k, stride, padding};
+  return {s[0], s[1], s[2], conv_side(s[2], k, stride, padding), k, stride, padding};
 }
 
 // x [N, C, H, H], weight [C, O, k, k]: the convolution it transposes reads [N, O, H', H'] and writes x's shape.
 Geometry deconv_geometry(const paddle::Tensor& x, const paddle::Tensor& weight, int stride, int padding) {
   const auto& s = x.shape();
   const int64_t k = weight.shape()[2];
-  return {s[0], weight.shape()[1], (s[2] - 1) * stride - 2 * padding + k, s[2], k, stride, padding};
+  return {s[0], weight.shape()[1], deconv_side(s[2], k, stride, padding), s[2], k, stride, padding};
 }
 
 void check(const paddle::Tensor& x, const paddle::Tensor& weight) {
@@ -195,12 +201,12 @@ std::vector<paddle::Tensor> DeconvBackward(const paddle::Tensor& x, const paddle
 
 std::vector<std::vector<int64_t>> ConvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int stride,
                                             int padding, bool) {
-  return {{x[0], w[0], (x[2] + 2 * padding - w[2]) / stride + 1, (x[3] + 2 * padding - w[3]) / stride + 1}};
+  return {{x[0], w[0], conv_side(x[2], w[2], stride, padding), conv_side(x[3], w[3], stride, padding)}};
 }
 
 std::vector<std::vector<int64_t>> DeconvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w,
                                               int stride, int padding, bool) {
-  return {{x[0], w[1], (x[2] - 1) * stride - 2 * padding + w[2], (x[3] - 1) * stride - 2 * padding + w[3]}};
+  return {{x[0], w[1], deconv_side(x[2], w[2], stride, padding), deconv_side(x[3], w[3], stride, padding)}};
 }
 
 std::vector<std::vector<int64_t>> GradShapes(const std::vector<int64_t>& x, const std::vector<int64_t>& w,
