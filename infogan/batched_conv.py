@@ -24,11 +24,17 @@ def ops():
 
 
 def conv2d(x, weight, stride, padding):
-    return ops().batched_conv2d(x, weight, stride, padding, not weight.stop_gradient)
+    return ops().batched_conv2d(x, weight, stride, padding, *_wanted_gradients(x, weight))
 
 
 def conv2d_transpose(x, weight, stride, padding):
-    return ops().batched_conv2d_transpose(x, weight, stride, padding, not weight.stop_gradient)
+    return ops().batched_conv2d_transpose(x, weight, stride, padding, *_wanted_gradients(x, weight))
+
+
+def _wanted_gradients(x, weight):
+    """Whether the weight's and the input's gradients are needed: not for D's weights in the G+Q step, nor
+    for the fed images of the D step; the operators skip those products."""
+    return not weight.stop_gradient, not x.stop_gradient
 
 
 @functools.cache

@@ -26,24 +26,22 @@ def linear(name, n_in, n_out, bias=True):
     return nn.Linear(n_in, n_out, _attr(name + ".w"), _attr(name + ".b") if bias else False)
 
 
-def conv(name, c_in, c_out, bias=True, batched=False):
-    """4x4 convolution, stride 2: halves the spatial size. `batched`: on the CPU, infogan.batched_conv's."""
-    layer_class = BatchedConv2D if batched else nn.Conv2D
-    layer = layer_class(c_in, c_out, 4, 2, 1, weight_attr=_attr(name + ".w"), bias_attr=False)
+def conv(name, c_in, c_out, bias=True):
+    """4x4 convolution, stride 2: halves the spatial size."""
+    layer = BatchedConv2D(c_in, c_out, 4, 2, 1, weight_attr=_attr(name + ".w"), bias_attr=False)
     return ChannelBias(layer, name, c_out) if bias else layer
 
 
-def deconv(name, c_in, c_out, bias=True, batched=False):
-    """4x4 transposed convolution, stride 2: doubles the spatial size. `batched`: as for conv."""
-    layer_class = BatchedConv2DTranspose if batched else nn.Conv2DTranspose
-    layer = layer_class(c_in, c_out, 4, 2, 1, weight_attr=_attr(name + ".w"), bias_attr=False)
+def deconv(name, c_in, c_out, bias=True):
+    """4x4 transposed convolution, stride 2: doubles the spatial size."""
+    layer = BatchedConv2DTranspose(c_in, c_out, 4, 2, 1, weight_attr=_attr(name + ".w"), bias_attr=False)
     return ChannelBias(layer, name, c_out) if bias else layer
 
 
 class BatchedConv2D(nn.Conv2D):
     """Paddle's Conv2D (its parameter, shape and initialisation), run on the CPU as one matrix product per
-    batch (infogan.batched_conv): for the layers with many channels on both sides, where Paddle's kernel,
-    one product per image, took 1.5 to 2 times as long (scripts/benchmark.py --layers)."""
+    batch (infogan.batched_conv): Paddle's kernel, one product per image, took 1.5 to 3 times as long
+    (scripts/benchmark.py --layers)."""
 
     def forward(self, x):
         if batched_conv.ops() is None:
@@ -89,7 +87,7 @@ class Generator(nn.Layer):
         self.bn1 = batch_norm("G_bn1", 1024)
         self.fc2 = linear("G_fc2", 1024, 128 * 7 * 7, bias=False)
         self.bn2 = batch_norm("G_bn2", 128 * 7 * 7)
-        self.deconv1 = deconv("G_deconv1", 128, 64, bias=False, batched=True)
+        self.deconv1 = deconv("G_deconv1", 128, 64, bias=False)
         self.bn3 = batch_norm("G_bn3", 64, image=True)
         self.deconv2 = deconv("G_deconv2", 64, 1)
 
@@ -130,7 +128,7 @@ class Discriminator(TrunkAndHead):
     def __init__(self):
         super().__init__()
         self.conv1 = conv("D_conv1", 1, 64)
-        self.conv2 = conv("D_conv2", 64, 128, bias=False, batched=True)
+        self.conv2 = conv("D_conv2", 64, 128, bias=False)
         self.bn2 = batch_norm("D_bn2", 128, image=True)
         self.fc3 = linear("D_fc3", 128 * 7 * 7, self.features, bias=False)
         self.bn3 = batch_norm("D_bn3", self.features)

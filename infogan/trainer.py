@@ -90,11 +90,12 @@ def _make_run_dir(run_dir):
 
 
 def li_to_g(cfg, step):
-    """The share of L_I's gradient that reaches G at `step`: none in a plain GAN (--gan-baseline), a share
-    growing linearly over the first --li-warmup steps, then all of it."""
-    if cfg.gan_baseline:
+    """The share of L_I's gradient that reaches G at `step`: none in a plain GAN (--gan-baseline) nor over
+    the first --li-delay steps, then a share growing linearly over --li-warmup steps, then all of it."""
+    ramp = step - cfg.li_delay
+    if cfg.gan_baseline or ramp < 0:
         return 0.0
-    return min(1.0, step / cfg.li_warmup) if cfg.li_warmup else 1.0
+    return min(1.0, ramp / cfg.li_warmup) if cfg.li_warmup else 1.0
 
 
 def gq_feed(latent, share):

@@ -18,8 +18,8 @@ def main():
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128], help="default 32 64 128")
-    p.add_argument("--steps", type=int, default=15, help="timed iterations per setting and round (default 15)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default 3)")
+    p.add_argument("--steps", type=int, default=12, help="timed iterations per setting and round (default 12)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
     p.add_argument("--rounds", type=int, default=1, help="times every setting is run, round-robin (default 1)")
     p.add_argument("--no-alternatives", action="store_true", help="time the project's settings only")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even when it is importable")

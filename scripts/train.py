@@ -28,6 +28,7 @@ def parse_args():
     p.add_argument("--beta1", type=float, help="Adam's beta1 (default 0.5)")
     p.add_argument("--q-in-d-step", action="store_true", help="D's step also trains its trunk and Q on L_I")
     p.add_argument("--gan-baseline", action="store_true", help="plain GAN: L_I trains Q only, not G (paper fig. 1)")
+    p.add_argument("--li-delay", type=int, help="iterations before L_I pulls on G at all (default 0)")
     p.add_argument("--li-warmup", type=int, help="iterations for L_I's pull on G to grow from 0 to all (default 500)")
     p.add_argument("--log-every", type=int, help="steps between log records (default 10)")
     p.add_argument("--grid-every", type=int, help="steps between traversal grids (default 500)")

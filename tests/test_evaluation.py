@@ -9,6 +9,7 @@ from test_scripts import script, train
 
 from infogan.config import TrainConfig
 from infogan.metrics import accuracy, nmi
+from infogan.trainer import li_to_g
 
 
 def test_permuted_labels_score_perfectly():
@@ -64,6 +65,14 @@ def test_li_warmup_grows_l_i_in_g_from_none_to_all():
     assert any(not np.array_equal(halfway[n], first[n]) and not np.array_equal(halfway[n], after[n]) for n in g_names)
     for name in trainable(infogan, "Q_"):  # Q learns from L_I whatever the share
         np.testing.assert_array_equal(first[name], infogan[name])
+
+
+def test_li_delay_keeps_l_i_from_g_then_warms_up():
+    delayed = TrainConfig(li_delay=100, li_warmup=50)
+    assert [li_to_g(delayed, step) for step in (0, 99, 100, 125, 150, 10**6)] == [0, 0, 0, 0.5, 1, 1]
+    at_once = TrainConfig(li_delay=10, li_warmup=0)
+    assert (li_to_g(at_once, 9), li_to_g(at_once, 10)) == (0, 1)
+    assert li_to_g(TrainConfig(li_delay=0, li_warmup=0, gan_baseline=True), 10**6) == 0
 
 
 def test_mlp_architecture_programs():

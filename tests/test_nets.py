@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import paddle
 import paddle.nn.functional as F
+import pytest
 
 from infogan import batched_conv
 from infogan.nets import Discriminator, conv, deconv
@@ -65,20 +66,21 @@ def test_stacked_batches_are_batch_normalised_each_on_its_own():
     assert np.abs(together - stacked).max() > 1e-3  # one shared batch norm would be another network
 
 
-def batched_and_paddles_own(make, reference, side, weight_trains):
-    """A batched layer and Paddle's kernel on the same weight: outputs, input gradients, weight gradients
-    (only where the weight trains), and the operators the program ran."""
+def batched_and_paddles_own(make, reference, side, weight_trains=True, input_trains=True, channels=(4, 5)):
+    """A batched layer and Paddle's kernel on the same weight: outputs, the gradients that are wanted (the
+    input's where it trains, the weight's where it trains), and the operators the program ran."""
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((3, 4, side, side)).astype(np.float32)
+    c_in, c_out = channels
+    x = rng.standard_normal((3, c_in, side, side)).astype(np.float32)
     out_side = side // 2 if make is conv else side * 2
-    upstream = rng.standard_normal((3, 5, out_side, out_side)).astype(np.float32)
+    upstream = rng.standard_normal((3, c_out, out_side, out_side)).astype(np.float32)
 
     def build():
-        images = paddle.static.data("x", [3, 4, side, side], "float32")
-        images.stop_gradient = False
-        layer = make(f"T_batched_{make.__name__}", 4, 5, bias=False, batched=True)
+        images = paddle.static.data("x", [3, c_in, side, side], "float32")
+        images.stop_gradient = not input_trains
+        layer = make(f"T_batched_{make.__name__}", c_in, c_out, bias=False)
         layer.weight.stop_gradient = not weight_trains
-        wrt = [images, layer.weight] if weight_trains else [images]
+        wrt = [v for v, trains in ((images, input_trains), (layer.weight, weight_trains)) if trains]
         fetches = []
         for out in (layer(images), reference(images, layer.weight, stride=2, padding=1)):
             fetches += [out, *paddle.static.gradients([paddle.sum(out * paddle.to_tensor(upstream))], wrt)]
@@ -90,22 +92,31 @@ def batched_and_paddles_own(make, reference, side, weight_trains):
     return values[:half], values[half:], ops
 
 
-def test_batched_convolutions_match_paddles_kernels_forward_and_backward():
+@pytest.mark.parametrize(
+    "weight_trains, input_trains, channels",
+    [
+        (True, True, (4, 5)),
+        (False, True, (4, 5)),  # D's weights in the G+Q step
+        (True, False, (4, 5)),  # D's first layer in the D step, which reads fed images
+        (True, True, (1, 5)),  # one channel in: D's conv1
+        (True, True, (5, 1)),  # one channel out: G's deconv2
+    ],
+)
+def test_batched_convolutions_match_paddles_kernels_forward_and_backward(weight_trains, input_trains, channels):
     for make, reference, side, op in (
         (conv, F.conv2d, 8, "conv2d"),
         (deconv, F.conv2d_transpose, 4, "conv2d_transpose"),
     ):
-        for weight_trains in (True, False):  # D's weights do not train in the G+Q step
-            batched, own, ops = batched_and_paddles_own(make, reference, side, weight_trains)
-            assert f"custom_op.batched_{op}" in ops and f"custom_op.batched_{op}_grad" in ops
-            assert len(batched) == (3 if weight_trains else 2)
-            for got, want in zip(batched, own, strict=True):
-                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        batched, own, ops = batched_and_paddles_own(make, reference, side, weight_trains, input_trains, channels)
+        assert f"custom_op.batched_{op}" in ops and f"custom_op.batched_{op}_grad" in ops
+        assert len(batched) == 1 + weight_trains + input_trains
+        for got, want in zip(batched, own, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_batched_layers_use_paddles_kernels_when_told_or_off_the_cpu(monkeypatch):
     monkeypatch.setenv("INFOGAN_BATCHED_CONV", "0")
-    *_, ops = batched_and_paddles_own(conv, F.conv2d, 8, True)
+    *_, ops = batched_and_paddles_own(conv, F.conv2d, 8)
     assert not any(name.startswith("custom_op") for name in ops) and "pd_op.conv2d" in ops
     monkeypatch.delenv("INFOGAN_BATCHED_CONV")
     assert batched_conv.ops() is not None

@@ -72,6 +72,7 @@ def test_resume_continues_as_if_never_stopped(tiny_mnist, tmp_path):
         (["--epochs", "0"], "--epochs must be a whole number from 1"),
         (["--lambda-cont", "nan"], "--lambda-cont must be a weight >= 0"),
         (["--li-warmup", "-1"], "--li-warmup must be a whole number from 0"),
+        (["--li-delay", "-5"], "--li-delay must be a whole number from 0"),
         (["--arch", "resnet"], "--arch 'resnet' is not known"),
     ],
 )

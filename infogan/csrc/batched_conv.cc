@@ -11,7 +11,6 @@
 //   fold product    image = col2im(W^T @ rows)         a convolution's input gradient
 //   weight product  dW = rows @ im2col(image)^T        a convolution's weight gradient
 #include <algorithm>
-#include <memory>
 #include <vector>
 
 #include "paddle/extension.h"
@@ -31,7 +30,17 @@ int64_t deconv_side(int64_t in, int64_t kernel, int64_t stride, int64_t padding)
   return (in - 1) * stride - 2 * padding + kernel;
 }
 
-using Buffer = std::unique_ptr<float[]>;  // uninitialised: every entry is written before it is read
+// Scratch memory, one buffer per role, kept by each thread and only ever grown. The unfolded batch is tens of
+// MB (51 MB for D's conv2 at batch 128): fresh from malloc, glibc maps such blocks from the kernel and
+// faults them in page by page on every call, which cost as much as the matrix product at batch 128.
+enum Scratch { kUnfolded, kChannelRows, kProduct, kScratchRoles };
+
+float* scratch(Scratch role, int64_t size) {
+  thread_local std::vector<float> buffers[kScratchRoles];
+  auto& buffer = buffers[role];
+  if (static_cast<int64_t>(buffer.size()) < size) buffer.resize(size);
+  return buffer.data();  // every entry is written before it is read
+}
 
 // A convolution's geometry: it reads [batch, channels, in, in] and writes `out` x `out` positions per image.
 struct Geometry {
@@ -46,7 +55,7 @@ struct Geometry {
 
 // cols[(c, ki, kj)][(n, oh, ow)] = image[n, c, oh * stride - padding + ki, ow * stride - padding + kj], or 0.
 void im2col(const Geometry& g, const float* image, float* cols) {
-#pragma omp parallel for
+#pragma omp parallel for collapse(3)  // one row per (c, ki, kj): 16 rows even with one channel
   for (int64_t c = 0; c < g.channels; ++c)
     for (int64_t ki = 0; ki < g.kernel; ++ki)
       for (int64_t kj = 0; kj < g.kernel; ++kj) {
@@ -65,25 +74,23 @@ void im2col(const Geometry& g, const float* image, float* cols) {
 }
 
 // The adjoint of im2col: image = 0, then every column entry added back where im2col read it from.
+// One image plane per (c, n), so that no two threads add into the same pixel.
 void col2im(const Geometry& g, const float* cols, float* image) {
-#pragma omp parallel for
-  for (int64_t c = 0; c < g.channels; ++c) {
-    for (int64_t n = 0; n < g.batch; ++n)
-      std::fill_n(image + (n * g.channels + c) * g.in * g.in, g.in * g.in, 0.0f);
-    for (int64_t ki = 0; ki < g.kernel; ++ki)
-      for (int64_t kj = 0; kj < g.kernel; ++kj) {
-        const float* row = cols + ((c * g.kernel + ki) * g.kernel + kj) * g.cols();
-        const int64_t h0 = g.first(ki), h1 = g.last(ki), w0 = g.first(kj), w1 = g.last(kj);
-        for (int64_t n = 0; n < g.batch; ++n) {
-          float* plane = image + (n * g.channels + c) * g.in * g.in;
-          const float* src = row + n * g.positions();
+#pragma omp parallel for collapse(2)
+  for (int64_t c = 0; c < g.channels; ++c)
+    for (int64_t n = 0; n < g.batch; ++n) {
+      float* plane = image + (n * g.channels + c) * g.in * g.in;
+      std::fill_n(plane, g.in * g.in, 0.0f);
+      for (int64_t ki = 0; ki < g.kernel; ++ki)
+        for (int64_t kj = 0; kj < g.kernel; ++kj) {
+          const float* src = cols + ((c * g.kernel + ki) * g.kernel + kj) * g.cols() + n * g.positions();
+          const int64_t h0 = g.first(ki), h1 = g.last(ki), w0 = g.first(kj), w1 = g.last(kj);
           for (int64_t oh = h0; oh < h1; ++oh) {
             float* dst = plane + (oh * g.stride - g.padding + ki) * g.in - g.padding + kj;
             for (int64_t ow = w0; ow < w1; ++ow) dst[ow * g.stride] += src[oh * g.out + ow];
           }
         }
-      }
-  }
+    }
 }
 
 // c[m, n] = op(a) op(b), row-major, op = transpose where asked.
@@ -92,26 +99,28 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
               trans_a ? m : k, b, trans_b ? k : n, 0.0f, c, n);
 }
 
-Buffer unfold(const Geometry& g, const float* image) {
-  Buffer cols(new float[g.rows() * g.cols()]);
-  im2col(g, image, cols.get());
+const float* unfold(const Geometry& g, const float* image) {
+  float* cols = scratch(kUnfolded, g.rows() * g.cols());
+  im2col(g, image, cols);
   return cols;
 }
 
 // A feature map [batch, channels, side, side] <-> channel rows [channels, batch x side x side].
-Buffer channel_rows(const paddle::Tensor& t) {
+const float* channel_rows(const paddle::Tensor& t) {
   const auto& s = t.shape();
   const int64_t positions = s[2] * s[3];
-  Buffer rows(new float[t.numel()]);
+  float* rows = scratch(kChannelRows, t.numel());
+#pragma omp parallel for
   for (int64_t n = 0; n < s[0]; ++n)
     for (int64_t c = 0; c < s[1]; ++c)
-      std::copy_n(t.data<float>() + (n * s[1] + c) * positions, positions, rows.get() + (c * s[0] + n) * positions);
+      std::copy_n(t.data<float>() + (n * s[1] + c) * positions, positions, rows + (c * s[0] + n) * positions);
   return rows;
 }
 
 paddle::Tensor feature_map(const float* rows, int64_t batch, int64_t channels, int64_t side) {
   auto t = paddle::empty({batch, channels, side, side}, paddle::DataType::FLOAT32, paddle::CPUPlace());
   const int64_t positions = side * side;
+#pragma omp parallel for
   for (int64_t n = 0; n < batch; ++n)
     for (int64_t c = 0; c < channels; ++c)
       std::copy_n(rows + (c * batch + n) * positions, positions, t.data<float>() + (n * channels + c) * positions);
@@ -120,24 +129,26 @@ paddle::Tensor feature_map(const float* rows, int64_t batch, int64_t channels, i
 
 // The unfold product for weight [filters, g.channels, k, k]: a feature map [batch, filters, out, out].
 paddle::Tensor unfold_product(const Geometry& g, const float* weight, int64_t filters, const float* cols) {
-  Buffer rows(new float[filters * g.cols()]);
-  gemm(false, false, filters, g.cols(), g.rows(), weight, cols, rows.get());
-  return feature_map(rows.get(), g.batch, filters, g.out);
+  float* rows = scratch(kProduct, filters * g.cols());
+  gemm(false, false, filters, g.cols(), g.rows(), weight, cols, rows);
+  return feature_map(rows, g.batch, filters, g.out);
 }
 
 // The fold product: the image [batch, g.channels, in, in] whose convolution has output gradient `rows`.
 paddle::Tensor fold_product(const Geometry& g, const float* weight, int64_t filters, const float* rows) {
-  Buffer cols(new float[g.rows() * g.cols()]);
-  gemm(true, false, g.rows(), g.cols(), filters, weight, rows, cols.get());
+  float* cols = scratch(kProduct, g.rows() * g.cols());
+  gemm(true, false, g.rows(), g.cols(), filters, weight, rows, cols);
   auto image = paddle::empty({g.batch, g.channels, g.in, g.in}, paddle::DataType::FLOAT32, paddle::CPUPlace());
-  col2im(g, cols.get(), image.data<float>());
+  col2im(g, cols, image.data<float>());
   return image;
 }
 
-// The weight product, or zeros where the weight does not train (D's weights in the G+Q step).
-paddle::Tensor weight_product(const Geometry& g, const paddle::Tensor& weight, const float* rows, const float* cols,
-                              bool wanted) {
-  if (!wanted) return paddle::experimental::zeros_like(weight);
+// The gradient of an operand that needs none, never read: D's weights in the G+Q step, where D does not
+// train, and the images D reads in the D step, which are fed.
+paddle::Tensor unwanted(const paddle::Tensor& operand) { return paddle::experimental::zeros_like(operand); }
+
+// The weight product: the weight's gradient.
+paddle::Tensor weight_product(const Geometry& g, const paddle::Tensor& weight, const float* rows, const float* cols) {
   auto grad = paddle::empty_like(weight);
   gemm(false, true, weight.shape()[0], g.rows(), g.cols(), rows, cols, grad.data<float>());
   return grad;
@@ -168,44 +179,44 @@ void check(const paddle::Tensor& x, const paddle::Tensor& weight) {
 }  // namespace
 
 std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x, const paddle::Tensor& weight, int stride, int padding,
-                                        bool) {
+                                        bool, bool) {
   check(x, weight);
   const Geometry g = conv_geometry(x, weight, stride, padding);
-  return {unfold_product(g, weight.data<float>(), weight.shape()[0], unfold(g, x.data<float>()).get())};
+  return {unfold_product(g, weight.data<float>(), weight.shape()[0], unfold(g, x.data<float>()))};
 }
 
 std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x, const paddle::Tensor& weight,
-                                         const paddle::Tensor& out_grad, int stride, int padding, bool weight_grad) {
+                                         const paddle::Tensor& out_grad, int stride, int padding, bool weight_grad,
+                                         bool input_grad) {
   const Geometry g = conv_geometry(x, weight, stride, padding);
-  const Buffer rows = channel_rows(out_grad);
-  const Buffer cols = weight_grad ? unfold(g, x.data<float>()) : nullptr;
-  return {fold_product(g, weight.data<float>(), weight.shape()[0], rows.get()),
-          weight_product(g, weight, rows.get(), cols.get(), weight_grad)};
+  const float* rows = channel_rows(out_grad);
+  return {input_grad ? fold_product(g, weight.data<float>(), weight.shape()[0], rows) : unwanted(x),
+          weight_grad ? weight_product(g, weight, rows, unfold(g, x.data<float>())) : unwanted(weight)};
 }
 
 std::vector<paddle::Tensor> DeconvForward(const paddle::Tensor& x, const paddle::Tensor& weight, int stride,
-                                          int padding, bool) {
+                                          int padding, bool, bool) {
   check(x, weight);
   const Geometry g = deconv_geometry(x, weight, stride, padding);
-  return {fold_product(g, weight.data<float>(), weight.shape()[0], channel_rows(x).get())};
+  return {fold_product(g, weight.data<float>(), weight.shape()[0], channel_rows(x))};
 }
 
 std::vector<paddle::Tensor> DeconvBackward(const paddle::Tensor& x, const paddle::Tensor& weight,
-                                           const paddle::Tensor& out_grad, int stride, int padding, bool weight_grad) {
+                                           const paddle::Tensor& out_grad, int stride, int padding, bool weight_grad,
+                                           bool input_grad) {
   const Geometry g = deconv_geometry(x, weight, stride, padding);
-  const Buffer cols = unfold(g, out_grad.data<float>());
-  const Buffer rows = weight_grad ? channel_rows(x) : nullptr;
-  return {unfold_product(g, weight.data<float>(), weight.shape()[0], cols.get()),
-          weight_product(g, weight, rows.get(), cols.get(), weight_grad)};
+  const float* cols = unfold(g, out_grad.data<float>());
+  return {input_grad ? unfold_product(g, weight.data<float>(), weight.shape()[0], cols) : unwanted(x),
+          weight_grad ? weight_product(g, weight, channel_rows(x), cols) : unwanted(weight)};
 }
 
 std::vector<std::vector<int64_t>> ConvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int stride,
-                                            int padding, bool) {
+                                            int padding, bool, bool) {
   return {{x[0], w[0], conv_side(x[2], w[2], stride, padding), conv_side(x[3], w[3], stride, padding)}};
 }
 
 std::vector<std::vector<int64_t>> DeconvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w,
-                                              int stride, int padding, bool) {
+                                              int stride, int padding, bool, bool) {
   return {{x[0], w[1], deconv_side(x[2], w[2], stride, padding), deconv_side(x[3], w[3], stride, padding)}};
 }
 
@@ -220,20 +231,20 @@ std::vector<paddle::DataType> GradTypes(const paddle::DataType& x, const paddle:
   return {x, w};
 }
 
-#define BATCHED_CONV_OP(op, forward, backward, shape)                 \
-  PD_BUILD_OP(op)                                                     \
-      .Inputs({"X", "Weight"})                                        \
-      .Outputs({"Out"})                                               \
-      .Attrs({"stride: int", "padding: int", "weight_grad: bool"})    \
-      .SetKernelFn(PD_KERNEL(forward))                                \
-      .SetInferShapeFn(PD_INFER_SHAPE(shape))                         \
-      .SetInferDtypeFn(PD_INFER_DTYPE(OutType));                      \
-  PD_BUILD_GRAD_OP(op)                                                \
-      .Inputs({"X", "Weight", paddle::Grad("Out")})                   \
-      .Outputs({paddle::Grad("X"), paddle::Grad("Weight")})           \
-      .Attrs({"stride: int", "padding: int", "weight_grad: bool"})    \
-      .SetKernelFn(PD_KERNEL(backward))                               \
-      .SetInferShapeFn(PD_INFER_SHAPE(GradShapes))                    \
+#define BATCHED_CONV_OP(op, forward, backward, shape)                                  \
+  PD_BUILD_OP(op)                                                                      \
+      .Inputs({"X", "Weight"})                                                         \
+      .Outputs({"Out"})                                                                \
+      .Attrs({"stride: int", "padding: int", "weight_grad: bool", "input_grad: bool"}) \
+      .SetKernelFn(PD_KERNEL(forward))                                                 \
+      .SetInferShapeFn(PD_INFER_SHAPE(shape))                                          \
+      .SetInferDtypeFn(PD_INFER_DTYPE(OutType));                                       \
+  PD_BUILD_GRAD_OP(op)                                                                 \
+      .Inputs({"X", "Weight", paddle::Grad("Out")})                                    \
+      .Outputs({paddle::Grad("X"), paddle::Grad("Weight")})                            \
+      .Attrs({"stride: int", "padding: int", "weight_grad: bool", "input_grad: bool"}) \
+      .SetKernelFn(PD_KERNEL(backward))                                                \
+      .SetInferShapeFn(PD_INFER_SHAPE(GradShapes))                                     \
       .SetInferDtypeFn(PD_INFER_DTYPE(GradTypes));
 
 BATCHED_CONV_OP(batched_conv2d, ConvForward, ConvBackward, ConvShape)
