@@ -1,4 +1,4 @@
-"""The wide convolutions of the networks on the CPU, each pass one matrix product over the whole batch
+"""The convolutions of the networks on the CPU, each pass one matrix product over the whole batch
 (csrc/batched_conv.cc says why): Paddle C++ operators with their gradients, built with the machine's C++
 compiler at first use and cached, so later runs load them in about a second.
 
