@@ -31,8 +31,9 @@ def paddle(job):
     from infogan.trainer import alternate
 
     options = job["options"]
-    if options.get("multi_tensor"):
-        programs_module._adam = lambda hp, lr: paddle.optimizer.Adam(lr, beta1=hp.beta1, use_multi_tensor=True)
+    if options.get("adam_per_parameter"):
+        adam = programs_module._adam
+        programs_module._adam = lambda hp, lr: adam(hp, lr, multi_tensor=False)
     if options.get("separate_d_passes"):
         _separate_d_passes(paddle)
     if options.get("broadcast_bias"):

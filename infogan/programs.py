@@ -67,8 +67,10 @@ def _trainable(program, prefixes):
     return [p for p in params if p.name.startswith(prefixes) and not p.stop_gradient]
 
 
-def _adam(hp, lr):
-    return paddle.optimizer.Adam(lr, beta1=hp.beta1, beta2=0.999)
+def _adam(hp, lr, multi_tensor=True):
+    # Multi-tensor: one fused update op for all the step's parameters, the same arithmetic (the same losses
+    # to the last bit) and the same state names as one op per parameter, 4% faster (scripts/benchmark.py).
+    return paddle.optimizer.Adam(lr, beta1=hp.beta1, beta2=0.999, use_multi_tensor=multi_tensor)
 
 
 def build_d_step(spec, hp, startup):
