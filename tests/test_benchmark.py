@@ -122,9 +122,24 @@ def test_in_process_workers_run(kind):
     assert len(times) == 2 and all(t > 0 for t in times)
 
 
-@pytest.mark.parametrize("option", ["separate_d_passes", "broadcast_bias"])
+@pytest.mark.parametrize("option", ["separate_d_passes", "broadcast_bias", "adam_per_parameter"])
 def test_the_step_as_it_was_still_runs_in_a_worker(option):
     from infogan.benchmark import Setting, _run_worker
 
     out = _run_worker(Setting(option, "paddle", 8, options={option: True}), steps=3, warmup=1)
     assert len(out.get("values", [])) == 3 and all(t > 0 for t in out["values"]), out
+
+
+def test_each_round_starts_elsewhere_in_the_list(monkeypatch):
+    from infogan import benchmark
+
+    order = []
+
+    def fake_worker(setting, steps, warmup):
+        order.append(setting.name)
+        return {"values": [1.0] * steps}
+
+    monkeypatch.setattr(benchmark, "_run_worker", fake_worker)
+    benchmark.run_benchmark(batch_sizes=(64,), steps=2, rounds=2, alternatives=False, torch_too=False)
+    names = [s.name for s in benchmark.settings((64,), False, False)]
+    assert order == names + names[len(names) // 2 :] + names[: len(names) // 2]
