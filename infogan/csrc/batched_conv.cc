@@ -32,7 +32,7 @@ int64_t deconv_side(int64_t in, int64_t kernel, int64_t stride, int64_t padding)
 
 // Scratch memory, one buffer per role, kept by each thread and only ever grown. The unfolded batch is tens of
 // MB (51 MB for D's conv2 at batch 128): fresh from malloc, glibc maps such blocks from the kernel and
-// faults them in page by page on every call, which cost as much as the matrix product at batch 128.
+// faults them in page by page on every call, which made a training step at batch 128 some 15% slower.
 enum Scratch { kUnfolded, kChannelRows, kProduct, kScratchRoles };
 
 float* scratch(Scratch role, int64_t size) {
