@@ -13,7 +13,7 @@ CONT_STD = ("fixed", "learned")
 ARCHS = ("paper", "mlp")
 DEFAULT_ITERATIONS = 2000
 # What a run's config.json lacks when it was written before a setting existed: how that run trained.
-BEFORE_THEIR_TIME = {"li_warmup": 0, "li_delay": 0}
+BEFORE_THEIR_TIME = {"li_warmup": 0}
 
 
 @dataclass

@@ -40,8 +40,8 @@ def deconv(name, c_in, c_out, bias=True):
 
 class BatchedConv2D(nn.Conv2D):
     """Paddle's Conv2D (its parameter, shape and initialisation), run on the CPU as one matrix product per
-    batch (infogan.batched_conv): Paddle's kernel, one product per image, took 1.5 to 3 times as long
-    (scripts/benchmark.py --layers)."""
+    batch (infogan.batched_conv): Paddle's kernel, one product per image, took 1.9 to 2.4 times as long
+    (scripts/benchmark.py --layers --rounds 3)."""
 
     def forward(self, x):
         if batched_conv.ops() is None:

@@ -69,7 +69,8 @@ def _trainable(program, prefixes):
 
 def _adam(hp, lr, multi_tensor=True):
     # Multi-tensor: one fused update op for all the step's parameters, the same arithmetic (the same losses
-    # to the last bit) and the same state names as one op per parameter, 4% faster (scripts/benchmark.py).
+    # to the last bit) and the same state names as one op per parameter; 4% faster timed in alternating
+    # processes, level in scripts/benchmark.py's tables (README, Performance).
     return paddle.optimizer.Adam(lr, beta1=hp.beta1, beta2=0.999, use_multi_tensor=multi_tensor)
 
 
