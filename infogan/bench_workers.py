@@ -19,7 +19,8 @@ def _paddle_setup(job):
 
     paddle.enable_static()
     paddle.seed(0)
-    cfg = TrainConfig(batch_size=job["batch"])
+    # The paper's iteration, which the PyTorch twin runs too; the "lambda_real" option adds the clustering term.
+    cfg = TrainConfig(batch_size=job["batch"], lambda_real=job["options"].get("lambda_real", 0.0))
     images = np.random.default_rng(0).random((TRAIN_IMAGES, 1, 28, 28), dtype=np.float32)
     return paddle, cfg, LatentSpec.from_config(cfg), batches(images, cfg.batch_size, 0, 0)
 
@@ -28,6 +29,7 @@ def paddle(job):
     """The project's training iteration: the two step Programs, run as scripts/train.py runs them."""
     paddle, cfg, spec, reader = _paddle_setup(job)
     from infogan import programs as programs_module
+    from infogan.data import augment
     from infogan.trainer import alternate
 
     options = job["options"]
@@ -45,7 +47,13 @@ def paddle(job):
     exe.run(programs.startup)
     rng = np.random.default_rng(0)
     stats = not options.get("no_stats", False)
-    return lambda: alternate(exe, programs, spec.sample(rng, cfg.batch_size), next(reader), False, stats)
+
+    def iteration():
+        real = next(reader)
+        real_aug = augment(real, rng) if cfg.lambda_real else None
+        return alternate(exe, programs, spec.sample(rng, cfg.batch_size), real, False, stats, real_aug=real_aug)
+
+    return iteration
 
 
 def _separate_d_passes(paddle):

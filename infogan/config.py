@@ -13,7 +13,7 @@ CONT_STD = ("fixed", "learned")
 ARCHS = ("paper", "mlp")
 DEFAULT_ITERATIONS = 2000
 # What a run's config.json lacks when it was written before a setting existed: how that run trained.
-BEFORE_THEIR_TIME = {"li_warmup": 0}
+BEFORE_THEIR_TIME = {"li_warmup": 0, "lambda_real": 0.0}
 
 
 @dataclass
@@ -37,6 +37,7 @@ class TrainConfig:
     lr_g: float = 1e-3
     beta1: float = 0.5
     q_in_d_step: bool = False
+    lambda_real: float = 3.0
     gan_baseline: bool = False
     li_delay: int = 0
     li_warmup: int = 500
@@ -67,8 +68,12 @@ class TrainConfig:
         for flag, value in (("--lr-d", self.lr_d), ("--lr-g", self.lr_g)):
             _float_range(flag, value, 0.0, 1.0, "a learning rate such as 2e-4")
         _float_range("--beta1", self.beta1, -1e-12, 1.0, "Adam's beta1, in [0, 1)")
-        for flag, value in (("--lambda-cat", self.lambda_cat), ("--lambda-cont", self.lambda_cont)):
-            _float_range(flag, value, -1e-12, 1000.0, "a weight >= 0 (0 turns the L_I term off for G)")
+        for flag, value in (
+            ("--lambda-cat", self.lambda_cat),
+            ("--lambda-cont", self.lambda_cont),
+            ("--lambda-real", self.lambda_real),
+        ):
+            _float_range(flag, value, -1e-12, 1000.0, "a weight >= 0 (0 turns its term off)")
         if self.gan_baseline and self.q_in_d_step:
             raise InfoGANError("--gan-baseline trains a plain GAN's D: it cannot be combined with --q-in-d-step")
         if self.gan_baseline and 0 in (self.lambda_cat, self.lambda_cont):

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.ndimage
 
 from infogan import InfoGANError
 
@@ -219,3 +220,24 @@ def batches(images, batch_size, seed, start_step):
         for i in range(index, per_epoch):
             yield images[order[i * batch_size : (i + 1) * batch_size]]
         epoch, index = epoch + 1, 0
+
+
+def augment(images, rng, max_degrees=25.0, scale=(0.8, 1.2), max_shift=3.0, thicken=0.5):
+    """Each image turned, scaled (width and height apart) and shifted at random, bilinearly resampled, and a
+    `thicken` share of them drawn with a bolder stroke (a 2 x 2 grey dilation): a view of the same digit
+    with another slant, width, place and weight (for --lambda-real)."""
+    n, side = len(images), images.shape[-1]
+    angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, n))
+    sx, sy = rng.uniform(*scale, n), rng.uniform(*scale, n)
+    shift = rng.uniform(-max_shift, max_shift, (2, n))
+    # The output pixel (r, c) reads the input at centre + A^-1 ((r, c) - centre - shift).
+    grid = np.mgrid[:side, :side].reshape(2, -1).astype(np.float32) - (side - 1) / 2
+    cos, sin = np.cos(angle), np.sin(angle)
+    rows = (cos * grid[0][:, None] - sin * grid[1][:, None] - shift[0]) / sy
+    cols = (sin * grid[0][:, None] + cos * grid[1][:, None] - shift[1]) / sx
+    coords = np.stack([np.broadcast_to(np.arange(n), rows.shape), rows + (side - 1) / 2, cols + (side - 1) / 2])
+    flat = scipy.ndimage.map_coordinates(images.reshape(n, side, side), coords, order=1, cval=0.0)
+    views = flat.T.reshape(images.shape).astype(np.float32)
+    bold = rng.random(n) < thicken
+    views[bold] = scipy.ndimage.grey_dilation(views[bold], size=(1, 1, 2, 2))
+    return views

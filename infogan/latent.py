@@ -42,6 +42,18 @@ class CategoricalCode:
     def entropy(self):
         return math.log(self.dim)
 
+    def paired_information(self, logits, logits_other):
+        """I(c; c') of Q's categories for two views of each image in a batch (Ji et al., IIC, 2019): the
+        joint P[k, l] = mean over the batch of q(k|x) q(l|x'), symmetrised; I = sum P log(P / (P_k P_l)).
+        At most log K, reached when Q spreads the batch evenly over the K categories, is sure of each
+        image, and gives both views of an image the same category."""
+        joint = paddle.matmul(F.softmax(logits, axis=1), F.softmax(logits_other, axis=1), transpose_x=True)
+        joint = joint + joint.T
+        joint = paddle.clip(joint / paddle.sum(joint), min=1e-12)
+        marginal_rows = paddle.sum(joint, axis=1, keepdim=True)
+        marginal_cols = paddle.sum(joint, axis=0, keepdim=True)
+        return paddle.sum(joint * (paddle.log(joint) - paddle.log(marginal_rows) - paddle.log(marginal_cols)))
+
 
 class ContinuousCode:
     """c ~ Unif(-1, 1)^n. Q models each code as a Gaussian; L_I is its log-likelihood summed over codes:

@@ -4,7 +4,7 @@
 Every parameter is named `<prefix>_<layer>.<w|b>` so that separate Programs share it through the scope:
   G_  generator                     (optimised in the G+Q step)
   D_  discriminator trunk + D head  (optimised in the D step)
-  Q_  Q head on D's trunk           (optimised in the G+Q step)
+  Q_  Q head on D's trunk           (optimised in the G+Q step, and with --lambda-real in the D step)
 Layers followed by batch norm carry no bias: BN's own shift makes it redundant.
 """
 

@@ -1,8 +1,10 @@
 """InfoGAN's static Programs, two training steps and two inference programs, sharing parameters by
 their global names through one scope.
 
-  d_step     D's loss on a real batch and a fed fake batch; Adam on the D_ parameters only.
-             With q_in_d_step, also - lambda L_I on the fakes, and Adam on the Q_ parameters too.
+  d_step     D's loss on a real batch and a fed fake batch; Adam on the D_ parameters.
+             With lambda_real (the default), also - lambda_real I(c; c') of Q's categories for the real
+             batch and a fed augmented copy of it (data.augment; latent.CategoricalCode.paired_information);
+             with q_in_d_step, also - lambda L_I on the fakes; either way Adam on the Q_ parameters too.
   gq_step    G(z, c) -> D and Q: G's non-saturating loss - lambda_cat L_I(cat) - lambda_cont L_I(cont);
              Adam on the G_ and Q_ parameters only. Its fake batch is fetched and fed to the next D step,
              so the D step holds no copy of G (a program runs every op it holds). A fed `li_to_g` sets
@@ -77,11 +79,13 @@ def _adam(hp, lr, multi_tensor=True):
 def build_d_step(spec, hp, startup):
     program = Program()
     with program_guard(program, startup), unique_name.guard("d_step_"):
-        real, fake = _image_feed("real"), _image_feed("fake")
+        images = [_image_feed("real"), _image_feed("fake")]
+        if hp.lambda_real:
+            images.append(_image_feed("real_aug"))
         disc = ARCHITECTURES[hp.arch][1]()
-        logits, features = disc(paddle.concat([real, fake]), groups=2)
-        real_logit, fake_logit = paddle.split(logits, 2)
-        fake_features = paddle.split(features, 2)[1]
+        logits, features = disc(paddle.concat(images), groups=len(images))
+        real_logit, fake_logit = paddle.split(logits, len(images))[:2]
+        real_features, fake_features, *aug_features = paddle.split(features, len(images))
         d_loss = _bce(real_logit, 1.0) + _bce(fake_logit, 0.0)
         fetches = {
             "d_loss": d_loss,
@@ -89,10 +93,17 @@ def build_d_step(spec, hp, startup):
             "d_fake": paddle.mean(F.sigmoid(fake_logit)),
         }
         loss, optimised = d_loss, "D_"
+        if hp.q_in_d_step or hp.lambda_real:
+            q_head, optimised = QHead(spec.q_dim, disc.features), ("D_", "Q_")
         if hp.q_in_d_step:  # as the InfoGAN authors' code: D's trunk and Q also maximise L_I on the fakes
             c_cat, c_cont = _code_feeds(spec)
-            li_cat, li_cont = spec.logli(c_cat, c_cont, QHead(spec.q_dim, disc.features)(fake_features))
-            loss, optimised = d_loss - hp.lambda_cat * li_cat - hp.lambda_cont * li_cont, ("D_", "Q_")
+            li_cat, li_cont = spec.logli(c_cat, c_cont, q_head(fake_features))
+            loss = loss - hp.lambda_cat * li_cat - hp.lambda_cont * li_cont
+        if hp.lambda_real:  # D's trunk and Q also give a real image and its augmented view one category
+            real_logits = spec.split_q(q_head(real_features))[0]
+            aug_logits = spec.split_q(q_head(aug_features[0]))[0]
+            fetches["info_real"] = spec.cat.paired_information(real_logits, aug_logits)
+            loss = loss - hp.lambda_real * fetches["info_real"]
         _adam(hp, hp.lr_d).minimize(loss, parameters=_trainable(program, optimised))
     return Step(program, fetches)
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from infogan import InfoGANError
 from infogan.config import DEFAULT_ITERATIONS, TrainConfig
-from infogan.data import batches, load_dataset
+from infogan.data import augment, batches, load_dataset
 from infogan.evaluation import categorise
 from infogan.files import write_text
 from infogan.latent import LatentSpec
@@ -36,7 +36,7 @@ from infogan.viz import plot_curves
 RESUMABLE = {"iterations", "epochs", "device", "data_dir", "no_fallback"}  # what --resume may change
 LOG_KEYS = ("d_loss", "g_loss", "L_I_cat", "L_I_cont", "d_real", "d_fake", "accuracy")
 GQ_STATS = ("fake", "li_cat", "li_cont", "g_loss")
-D_STATS = ("d_loss", "d_real", "d_fake")
+D_STATS = ("d_loss", "d_real", "d_fake", "info_real")  # info_real: only with --lambda-real
 EVAL_IMAGES = 2000  # held-out images scored during training; scripts/evaluate.py scores the whole split
 
 
@@ -103,22 +103,25 @@ def gq_feed(latent, share):
     return dict(latent, li_to_g=np.full([1], share, "float32"))
 
 
-def alternate(exe, programs, latent, real, q_in_d_step, fetch_stats=True, li_to_g=1.0):
+def alternate(exe, programs, latent, real, q_in_d_step, fetch_stats=True, li_to_g=1.0, real_aug=None):
     """One G+Q step, then one D step on the G+Q step's fake batch. Returns the step's statistics as floats,
     or None when not `fetch_stats` (then nothing is fetched but the fake batch). `li_to_g` is the share of
     L_I's gradient that reaches G."""
     gq, d = programs.gq_step, programs.d_step
-    gq_keys, d_keys = (GQ_STATS, D_STATS) if fetch_stats else (GQ_STATS[:1], ())
+    d_keys = [k for k in D_STATS if k in d.fetches] if fetch_stats else []
+    gq_keys = GQ_STATS if fetch_stats else GQ_STATS[:1]
     # The fake batch stays a Paddle tensor (on the GPU, where there is one) on its way into the D step.
     gq_fetch = [gq.fetches[k] for k in gq_keys]
     fake, *gq_stats = exe.run(gq.program, feed=gq_feed(latent, li_to_g), fetch_list=gq_fetch, return_numpy=False)
     d_feed = {"real": real, "fake": fake}
     if q_in_d_step:
         d_feed.update(c_cat=latent["c_cat"], c_cont=latent["c_cont"])
+    if real_aug is not None:
+        d_feed["real_aug"] = real_aug
     d_stats = exe.run(d.program, feed=d_feed, fetch_list=[d.fetches[k] for k in d_keys])
     if fetch_stats:
         values = [np.array(v) for v in gq_stats] + d_stats
-        return {k: float(v) for k, v in zip(GQ_STATS[1:] + D_STATS, values, strict=True)}
+        return {k: float(v) for k, v in zip(GQ_STATS[1:] + tuple(d_keys), values, strict=True)}
     return None
 
 
@@ -213,7 +216,8 @@ class Trainer:
     def train_step(self, step, real):
         latent = self.spec.sample(np.random.default_rng([self.cfg.seed, 1, step]), self.cfg.batch_size)
         share = li_to_g(self.cfg, step)
-        return alternate(self.exe, self.programs, latent, real, self.cfg.q_in_d_step, li_to_g=share)
+        real_aug = augment(real, np.random.default_rng([self.cfg.seed, 2, step])) if self.cfg.lambda_real else None
+        return alternate(self.exe, self.programs, latent, real, self.cfg.q_in_d_step, li_to_g=share, real_aug=real_aug)
 
     def _check_finite(self, step, stats):
         bad = [k for k, v in stats.items() if not math.isfinite(v)]
@@ -250,6 +254,7 @@ class Trainer:
             "L_I_cont": stats["li_cont"] + self.spec.cont.entropy(),
             "d_real": stats["d_real"],
             "d_fake": stats["d_fake"],
+            **({"I_real": stats["info_real"]} if "info_real" in stats else {}),
             "images_per_s": images_per_s,
         }
         if "accuracy" in stats:

@@ -41,7 +41,8 @@ def save_grid(images, path, title, row_labels=None, col_labels=None, xlabel=None
 
 
 def plot_curves(records, path, categories):
-    """Losses, D's outputs, both L_I terms and held-out accuracy against the step, from the run's log."""
+    """Losses, D's outputs, both L_I terms (and the clustering term) and held-out accuracy against the step,
+    from the run's log."""
     steps = [r["step"] for r in records]
     fig, axes = plt.subplots(1, 4, figsize=(20, 4))
     for key in ("d_loss", "g_loss"):
@@ -53,6 +54,8 @@ def plot_curves(records, path, categories):
     axes[1].set_ylim(0, 1)
     axes[2].plot(steps, [r["L_I_cat"] for r in records], label="L_I categorical")
     axes[2].plot(steps, [r["L_I_cont"] for r in records], label="L_I continuous")
+    if "I_real" in records[-1]:
+        axes[2].plot(steps, [r["I_real"] for r in records], label="I(c; c') on real images (clustering term)")
     axes[2].axhline(math.log(categories), color="gray", ls="--", lw=1, label=f"H(c_cat) = ln {categories}")
     axes[2].set_title("L_I (nats; log Q(c|x) + H(c))")
     evaluated = [r for r in records if "accuracy" in r]

@@ -26,6 +26,9 @@ def parse_args():
     p.add_argument("--lr-d", type=float, help="D's Adam learning rate (default 2e-4)")
     p.add_argument("--lr-g", type=float, help="G's and Q's Adam learning rate (default 1e-3)")
     p.add_argument("--beta1", type=float, help="Adam's beta1 (default 0.5)")
+    p.add_argument(
+        "--lambda-real", type=float, help="weight of I(c; c') of Q's categories for real images and augmented views"
+    )
     p.add_argument("--q-in-d-step", action="store_true", help="D's step also trains its trunk and Q on L_I")
     p.add_argument("--gan-baseline", action="store_true", help="plain GAN: L_I trains Q only, not G (paper fig. 1)")
     p.add_argument("--li-delay", type=int, help="iterations before L_I pulls on G at all (default 0)")

@@ -143,3 +143,10 @@ def test_each_round_starts_elsewhere_in_the_list(monkeypatch):
     benchmark.run_benchmark(batch_sizes=(64,), steps=2, rounds=2, alternatives=False, torch_too=False)
     names = [s.name for s in benchmark.settings((64,), False, False)]
     assert order == names + names[len(names) // 2 :] + names[: len(names) // 2]
+
+
+def test_the_step_with_the_clustering_term_runs_in_a_worker():
+    from infogan.benchmark import Setting, _run_worker
+
+    out = _run_worker(Setting("clustering", "paddle", 8, options={"lambda_real": 3.0}), steps=3, warmup=1)
+    assert len(out.get("values", [])) == 3 and all(t > 0 for t in out["values"]), out

@@ -132,6 +132,21 @@ def test_batch_larger_than_data():
         next(data.batches(np.zeros((10, 1, 28, 28)), 11, 0, 0))
 
 
+def test_augmented_views_are_the_same_digits_moved():
+    images = np.zeros((3, 1, 28, 28), np.float32)
+    images[:, 0, 10:18, 12:16] = 1.0
+    still = {"max_degrees": 0, "scale": (1, 1), "max_shift": 0}
+    unchanged = data.augment(images, np.random.default_rng(0), **still, thicken=0)
+    np.testing.assert_allclose(unchanged, images, atol=1e-6)
+    bold = data.augment(images, np.random.default_rng(0), **still, thicken=1)
+    assert (bold >= images).all() and bold.sum() > 1.4 * images.sum()  # one pixel wider and taller
+    views = data.augment(images, np.random.default_rng(0))
+    assert views.shape == images.shape and views.dtype == np.float32
+    assert not np.allclose(views, images) and 0.0 <= views.min() and views.max() <= 1.0
+    assert 0.5 * images.sum() < views.sum() < 2.5 * images.sum()  # moved, resized, made bolder, not lost
+    np.testing.assert_array_equal(views, data.augment(images, np.random.default_rng(0)))
+
+
 @pytest.mark.skipif(
     not os.path.isdir("/usr/share/datasets/fashion-mnist"), reason="dataset-fashion-mnist not installed"
 )

@@ -42,6 +42,33 @@ def test_categorical_logli_bounds():
     np.testing.assert_allclose(confident, 0.0, atol=1e-5)
 
 
+def run_paired_information(logits, logits_other):
+    program, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(program, startup):
+        a, b = (paddle.static.data(n, [None, logits.shape[1]], "float32") for n in "ab")
+        out = CategoricalCode(logits.shape[1]).paired_information(a, b)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    return exe.run(program, feed={"a": logits, "b": logits_other}, fetch_list=[out])[0]
+
+
+def test_paired_information_against_its_closed_form():
+    sure_and_even = 50 * np.tile(np.eye(10, dtype="float32"), (3, 1))
+    assert run_paired_information(sure_and_even, sure_and_even) == pytest.approx(math.log(10), abs=1e-4)
+    many = np.tile(sure_and_even, (40, 1))
+    disagreeing = many[np.random.default_rng(0).permutation(len(many))]  # views paired at random
+    assert run_paired_information(many, disagreeing) < 0.1
+    unsure = np.zeros((30, 10), dtype="float32")
+    assert run_paired_information(unsure, sure_and_even) == pytest.approx(0.0, abs=1e-6)
+    rng = np.random.default_rng(3)
+    logits, other = (rng.normal(size=(16, 10)).astype("float32") * 2 for _ in range(2))
+    q, q_other = (np.exp(v) / np.exp(v).sum(axis=1, keepdims=True) for v in (logits, other))
+    joint = q.T @ q_other / 16
+    joint = (joint + joint.T) / 2
+    outer = joint.sum(axis=1, keepdims=True) * joint.sum(axis=0, keepdims=True)
+    expected = (joint * np.log(joint / outer)).sum()
+    assert run_paired_information(logits, other) == pytest.approx(expected, rel=1e-4)
+
+
 def test_continuous_logli_fixed_std_is_unit_gaussian():
     rng = np.random.default_rng(1)
     code = ContinuousCode(3, fixed_std=True)

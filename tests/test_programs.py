@@ -5,6 +5,7 @@ import paddle
 import pytest
 
 from infogan.config import TrainConfig
+from infogan.data import augment
 from infogan.latent import LatentSpec
 from infogan.programs import build_generate, build_train_programs
 from infogan.runtime import load_state, save_checkpoint
@@ -50,8 +51,11 @@ class Setup:
         feed = gq_feed(self.latent, li_to_g(self.cfg, step))
         return self.run(self.programs.gq_step, feed, ["fake", "g_loss", "li_cat"])
 
-    def d_step(self, fake):
-        return self.run(self.programs.d_step, {"real": self.real, "fake": fake}, ["d_loss"])
+    def d_step(self, fake, fetch=("d_loss",)):
+        feed = {"real": self.real, "fake": fake}
+        if self.cfg.lambda_real:
+            feed["real_aug"] = augment(self.real, np.random.default_rng(1))
+        return self.run(self.programs.d_step, feed, list(fetch))
 
     def generate(self, latent=None):
         with paddle.static.scope_guard(self.scope):
@@ -71,8 +75,8 @@ def setup():
     return Setup()
 
 
-def test_d_step_changes_d_only_by_its_learning_rate():
-    s = Setup()
+def test_papers_d_step_changes_d_only_by_its_learning_rate():
+    s = Setup(TrainConfig(li_warmup=0, lambda_real=0.0))
     fake = s.generate()
     before = s.values()
     s.d_step(fake)
@@ -83,6 +87,17 @@ def test_d_step_changes_d_only_by_its_learning_rate():
     # Adam's first step moves each weight by ~lr: D's rate, not G's (the learning-rate-name trap).
     step = max(np.abs(after[n] - before[n]).max() for n in trainable(before, "D_"))
     assert 0.5 * s.cfg.lr_d < step <= 1.01 * s.cfg.lr_d
+
+
+def test_default_d_step_also_trains_q_on_real_views():
+    s = Setup()
+    fake = s.generate()
+    before = s.values()
+    info_real = s.d_step(fake, ["info_real"])[0]
+    moved = changed(before, s.values())
+    assert trainable(before, "D_") | trainable(before, "Q_") <= moved
+    assert not trainable(moved, "G_"), "the D step trained G"
+    assert 0.0 <= info_real <= np.log(10) + 1e-6
 
 
 def test_gq_step_changes_g_and_q_only_by_their_learning_rate():
@@ -141,9 +156,7 @@ def op_names(step):
 
 def test_programs_hold_only_their_own_work(setup):
     p = setup.programs
-    assert not any(
-        n.startswith(("G_", "Q_")) for n in (v.name for v in p.d_step.program.global_block().all_parameters())
-    )
+    assert not any(n.startswith("G_") for n in (v.name for v in p.d_step.program.global_block().all_parameters()))
     assert "pd_op.conv2d_transpose" not in op_names(p.d_step)  # no copy of G in the D step
     gen_params = {v.name for v in p.generate.program.global_block().all_parameters()}
     assert gen_params and all(n.startswith("G_") for n in gen_params)

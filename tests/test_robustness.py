@@ -185,8 +185,9 @@ def test_atomic_writes_leave_nothing_half_written_and_are_readable(tmp_path):
     assert (os.stat(tmp_path / "new.json").st_mode & 0o777) == 0o644
 
 
-def test_a_run_from_before_the_warmup_resumes_as_it_trained():
-    written_before = json.loads(TrainConfig(li_warmup=0).to_json())
-    del written_before["li_warmup"]  # config.json of a run made before --li-warmup existed
-    assert TrainConfig.from_dict(written_before).li_warmup == 0
-    assert TrainConfig.from_dict(json.loads(TrainConfig().to_json())).li_warmup == 500
+@pytest.mark.parametrize("setting, then, now", [("li_warmup", 0, 500), ("lambda_real", 0.0, 3.0)])
+def test_a_run_from_before_a_setting_resumes_as_it_trained(setting, then, now):
+    written_before = json.loads(TrainConfig(**{setting: then}).to_json())
+    del written_before[setting]  # config.json of a run made before the setting existed
+    assert getattr(TrainConfig.from_dict(written_before), setting) == then
+    assert getattr(TrainConfig.from_dict(json.loads(TrainConfig().to_json())), setting) == now
