@@ -106,7 +106,7 @@ def gq_feed(latent, share):
 def alternate(exe, programs, latent, real, q_in_d_step, fetch_stats=True, li_to_g=1.0, real_aug=None):
     """One G+Q step, then one D step on the G+Q step's fake batch. Returns the step's statistics as floats,
     or None when not `fetch_stats` (then nothing is fetched but the fake batch). `li_to_g` is the share of
-    L_I's gradient that reaches G."""
+    L_I's gradient that reaches G; `real_aug`, an augmented copy of `real`, feeds the clustering term."""
     gq, d = programs.gq_step, programs.d_step
     d_keys = [k for k in D_STATS if k in d.fetches] if fetch_stats else []
     gq_keys = GQ_STATS if fetch_stats else GQ_STATS[:1]
