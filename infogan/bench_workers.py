@@ -19,8 +19,9 @@ def _paddle_setup(job):
 
     paddle.enable_static()
     paddle.seed(0)
-    # The paper's iteration, which the PyTorch twin runs too; the "lambda_real" option adds the clustering term.
-    cfg = TrainConfig(batch_size=job["batch"], lambda_real=job["options"].get("lambda_real", 0.0))
+    # The paper's iteration, which the PyTorch twin runs too; the "clustering_term" option adds the default term.
+    clustering = TrainConfig.lambda_real if job["options"].get("clustering_term") else 0.0
+    cfg = TrainConfig(batch_size=job["batch"], lambda_real=clustering)
     images = np.random.default_rng(0).random((TRAIN_IMAGES, 1, 28, 28), dtype=np.float32)
     return paddle, cfg, LatentSpec.from_config(cfg), batches(images, cfg.batch_size, 0, 0)
 

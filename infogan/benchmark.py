@@ -116,7 +116,7 @@ def settings(batch_sizes, alternatives, torch_too, layers=False):
             Setting("convolution biases added by broadcasting", "paddle", options={"broadcast_bias": True}),
             Setting("Paddle's own kernels for every convolution", "paddle", env={"INFOGAN_BATCHED_CONV": "0"}),
             Setting("no losses fetched (fake batch only)", "paddle", options={"no_stats": True}),
-            Setting("clustering term on (FLOPs uncounted)", "paddle", options={"lambda_real": 3.0}),
+            Setting("clustering term on (FLOPs uncounted)", "paddle", options={"clustering_term": True}),
             Setting("one Program holding every op", "paddle-one-program"),
         ]
         if "MKL_DEBUG_CPU_TYPE" in THREAD_ENV:

@@ -254,9 +254,10 @@ class Trainer:
             "L_I_cont": stats["li_cont"] + self.spec.cont.entropy(),
             "d_real": stats["d_real"],
             "d_fake": stats["d_fake"],
-            **({"I_real": stats["info_real"]} if "info_real" in stats else {}),
             "images_per_s": images_per_s,
         }
+        if "info_real" in stats:  # the clustering term, where the D step has one
+            record["I_real"] = stats["info_real"]
         if "accuracy" in stats:
             record["accuracy"] = stats["accuracy"]
         with open(self.log_path, "a") as f:

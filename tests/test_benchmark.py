@@ -148,5 +148,5 @@ def test_each_round_starts_elsewhere_in_the_list(monkeypatch):
 def test_the_step_with_the_clustering_term_runs_in_a_worker():
     from infogan.benchmark import Setting, _run_worker
 
-    out = _run_worker(Setting("clustering", "paddle", 8, options={"lambda_real": 3.0}), steps=3, warmup=1)
+    out = _run_worker(Setting("clustering", "paddle", 8, options={"clustering_term": True}), steps=3, warmup=1)
     assert len(out.get("values", [])) == 3 and all(t > 0 for t in out["values"]), out
