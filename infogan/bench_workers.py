@@ -30,8 +30,7 @@ def paddle(job):
     """The project's training iteration: the two step Programs, run as scripts/train.py runs them."""
     paddle, cfg, spec, reader = _paddle_setup(job)
     from infogan import programs as programs_module
-    from infogan.data import augment
-    from infogan.trainer import alternate
+    from infogan.trainer import alternate, clustering_views
 
     options = job["options"]
     if options.get("adam_per_parameter"):
@@ -51,7 +50,7 @@ def paddle(job):
 
     def iteration():
         real = next(reader)
-        real_aug = augment(real, rng) if cfg.lambda_real else None
+        real_aug = clustering_views(cfg, real, rng)
         return alternate(exe, programs, spec.sample(rng, cfg.batch_size), real, False, stats, real_aug=real_aug)
 
     return iteration

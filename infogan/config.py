@@ -13,7 +13,7 @@ CONT_STD = ("fixed", "learned")
 ARCHS = ("paper", "mlp")
 DEFAULT_ITERATIONS = 2000
 # What a run's config.json lacks when it was written before a setting existed: how that run trained.
-BEFORE_THEIR_TIME = {"li_warmup": 0, "lambda_real": 0.0}
+BEFORE_THEIR_TIME = {"li_warmup": 0, "lambda_real": 0.0, "views": 1}
 
 
 @dataclass
@@ -38,6 +38,7 @@ class TrainConfig:
     beta1: float = 0.5
     q_in_d_step: bool = False
     lambda_real: float = 3.0
+    views: int = 2
     gan_baseline: bool = False
     li_delay: int = 0
     li_warmup: int = 500
@@ -57,6 +58,7 @@ class TrainConfig:
         _int_range("--categories", self.categories, 2, 1000)
         _int_range("--continuous", self.continuous, 1, 100)
         _int_range("--seed", self.seed, 0, 2**32 - 1)
+        _int_range("--views", self.views, 1, 16)
         _int_range("--li-delay", self.li_delay, 0, 10**9)
         _int_range("--li-warmup", self.li_warmup, 0, 10**9)
         for flag in ("log_every", "grid_every", "eval_every", "checkpoint_every", "keep_checkpoints"):

@@ -222,19 +222,22 @@ def batches(images, batch_size, seed, start_step):
         epoch, index = epoch + 1, 0
 
 
-def augment(images, rng, max_degrees=25.0, scale=(0.8, 1.2), max_shift=3.0, thicken=0.5):
-    """Each image turned, scaled (width and height apart) and shifted at random, bilinearly resampled, and a
-    `thicken` share of them drawn with a bolder stroke (a 2 x 2 grey dilation): a view of the same digit
-    with another slant, width, place and weight (for --lambda-real)."""
+def augment(images, rng, views=1, max_degrees=25.0, scale=(0.8, 1.2), max_shift=3.0, max_shear=0.3, thicken=0.5):
+    """`views` copies of the images, stacked copy after copy, each image turned, scaled (width and height
+    apart), sheared (slanted) and shifted at random, bilinearly resampled, and a `thicken` share of them
+    drawn with a bolder stroke (a 2 x 2 grey dilation): views of the same digit with another slant, width,
+    place and weight (for --lambda-real)."""
+    images = np.concatenate([images] * views)
     n, side = len(images), images.shape[-1]
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, n))
     sx, sy = rng.uniform(*scale, n), rng.uniform(*scale, n)
     shift = rng.uniform(-max_shift, max_shift, (2, n))
+    shear = rng.uniform(-max_shear, max_shear, n)
     # The output pixel (r, c) reads the input at centre + A^-1 ((r, c) - centre - shift).
     grid = np.mgrid[:side, :side].reshape(2, -1).astype(np.float32) - (side - 1) / 2
     cos, sin = np.cos(angle), np.sin(angle)
     rows = (cos * grid[0][:, None] - sin * grid[1][:, None] - shift[0]) / sy
-    cols = (sin * grid[0][:, None] + cos * grid[1][:, None] - shift[1]) / sx
+    cols = (sin * grid[0][:, None] + cos * grid[1][:, None] - shift[1]) / sx + shear * rows
     coords = np.stack([np.broadcast_to(np.arange(n), rows.shape), rows + (side - 1) / 2, cols + (side - 1) / 2])
     flat = scipy.ndimage.map_coordinates(images.reshape(n, side, side), coords, order=1, cval=0.0)
     views = flat.T.reshape(images.shape).astype(np.float32)

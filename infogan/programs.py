@@ -3,7 +3,8 @@ their global names through one scope.
 
   d_step     D's loss on a real batch and a fed fake batch; Adam on the D_ parameters.
              With lambda_real (the default), also - lambda_real I(c; c') of Q's categories for the real
-             batch and a fed augmented copy of it (data.augment; latent.CategoricalCode.paired_information);
+             batch and fed augmented views of it, `views` of each image, each view paired with its image
+             (trainer.clustering_views; latent.CategoricalCode.paired_information);
              with q_in_d_step, also - lambda L_I on the fakes; either way Adam on the Q_ parameters too.
   gq_step    G(z, c) -> D and Q: G's non-saturating loss - lambda_cat L_I(cat) - lambda_cont L_I(cont);
              Adam on the G_ and Q_ parameters only. Its fake batch is fetched and fed to the next D step,
@@ -83,9 +84,10 @@ def build_d_step(spec, hp, startup):
         if hp.lambda_real:
             images.append(_image_feed("real_aug"))
         disc = ARCHITECTURES[hp.arch][1]()
-        logits, features = disc(paddle.concat(images), groups=len(images))
-        real_logit, fake_logit = paddle.split(logits, len(images))[:2]
-        real_features, fake_features, *aug_features = paddle.split(features, len(images))
+        groups = 2 + hp.views if hp.lambda_real else 2  # real_aug holds `views` views of each real image
+        logits, features = disc(paddle.concat(images), groups=groups)
+        real_logit, fake_logit = paddle.split(logits, groups)[:2]
+        real_features, fake_features, *aug_features = paddle.split(features, groups)
         d_loss = _bce(real_logit, 1.0) + _bce(fake_logit, 0.0)
         fetches = {
             "d_loss": d_loss,
@@ -99,9 +101,10 @@ def build_d_step(spec, hp, startup):
             c_cat, c_cont = _code_feeds(spec)
             li_cat, li_cont = spec.logli(c_cat, c_cont, q_head(fake_features))
             loss = loss - hp.lambda_cat * li_cat - hp.lambda_cont * li_cont
-        if hp.lambda_real:  # D's trunk and Q also give a real image and its augmented view one category
+        if hp.lambda_real:  # D's trunk and Q also give a real image and its augmented views one category
             real_logits = spec.split_q(q_head(real_features))[0]
-            aug_logits = spec.split_q(q_head(aug_features[0]))[0]
+            aug_logits = spec.split_q(q_head(paddle.concat(aug_features)))[0]
+            real_logits = paddle.concat([real_logits] * hp.views)
             fetches["info_real"] = spec.cat.paired_information(real_logits, aug_logits)
             loss = loss - hp.lambda_real * fetches["info_real"]
         _adam(hp, hp.lr_d).minimize(loss, parameters=_trainable(program, optimised))

@@ -103,10 +103,17 @@ def gq_feed(latent, share):
     return dict(latent, li_to_g=np.full([1], share, "float32"))
 
 
+def clustering_views(cfg, real, rng):
+    """The clustering term's feed `real_aug`: --views augmented views of each real image, or None without
+    the term (--lambda-real 0)."""
+    return augment(real, rng, cfg.views) if cfg.lambda_real else None
+
+
 def alternate(exe, programs, latent, real, q_in_d_step, fetch_stats=True, li_to_g=1.0, real_aug=None):
     """One G+Q step, then one D step on the G+Q step's fake batch. Returns the step's statistics as floats,
     or None when not `fetch_stats` (then nothing is fetched but the fake batch). `li_to_g` is the share of
-    L_I's gradient that reaches G; `real_aug`, an augmented copy of `real`, feeds the clustering term."""
+    L_I's gradient that reaches G; `real_aug`, augmented views of `real` (clustering_views), feeds the
+    clustering term."""
     gq, d = programs.gq_step, programs.d_step
     d_keys = [k for k in D_STATS if k in d.fetches] if fetch_stats else []
     gq_keys = GQ_STATS if fetch_stats else GQ_STATS[:1]
@@ -216,7 +223,7 @@ class Trainer:
     def train_step(self, step, real):
         latent = self.spec.sample(np.random.default_rng([self.cfg.seed, 1, step]), self.cfg.batch_size)
         share = li_to_g(self.cfg, step)
-        real_aug = augment(real, np.random.default_rng([self.cfg.seed, 2, step])) if self.cfg.lambda_real else None
+        real_aug = clustering_views(self.cfg, real, np.random.default_rng([self.cfg.seed, 2, step]))
         return alternate(self.exe, self.programs, latent, real, self.cfg.q_in_d_step, li_to_g=share, real_aug=real_aug)
 
     def _check_finite(self, step, stats):

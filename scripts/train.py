@@ -29,6 +29,7 @@ def parse_args():
     p.add_argument(
         "--lambda-real", type=float, help="weight of I(c; c') of Q's categories for real images and augmented views"
     )
+    p.add_argument("--views", type=int, help="augmented views of each real image for the clustering term (default 2)")
     p.add_argument("--q-in-d-step", action="store_true", help="D's step also trains its trunk and Q on L_I")
     p.add_argument("--gan-baseline", action="store_true", help="plain GAN: L_I trains Q only, not G (paper fig. 1)")
     p.add_argument("--li-delay", type=int, help="iterations before L_I pulls on G at all (default 0)")

@@ -135,7 +135,7 @@ def test_batch_larger_than_data():
 def test_augmented_views_are_the_same_digits_moved():
     images = np.zeros((3, 1, 28, 28), np.float32)
     images[:, 0, 10:18, 12:16] = 1.0
-    still = {"max_degrees": 0, "scale": (1, 1), "max_shift": 0}
+    still = {"max_degrees": 0, "scale": (1, 1), "max_shift": 0, "max_shear": 0}
     unchanged = data.augment(images, np.random.default_rng(0), **still, thicken=0)
     np.testing.assert_allclose(unchanged, images, atol=1e-6)
     bold = data.augment(images, np.random.default_rng(0), **still, thicken=1)
@@ -145,6 +145,31 @@ def test_augmented_views_are_the_same_digits_moved():
     assert not np.allclose(views, images) and 0.0 <= views.min() and views.max() <= 1.0
     assert 0.5 * images.sum() < views.sum() < 2.5 * images.sum()  # moved, resized, made bolder, not lost
     np.testing.assert_array_equal(views, data.augment(images, np.random.default_rng(0)))
+
+
+def test_shear_slants_an_upright_stroke_both_ways():
+    bar = np.zeros((1, 1, 28, 28), np.float32)
+    bar[0, 0, 4:24, 13:15] = 1.0
+    only_shear = {"max_degrees": 0, "scale": (1, 1), "max_shift": 0, "max_shear": 0.3, "thicken": 0}
+    views = data.augment(bar, np.random.default_rng(0), 16, **only_shear)[:, 0]
+    columns = np.arange(28)
+
+    def centre(rows):  # the stroke's mean column over those rows
+        return (rows * columns).sum(axis=(1, 2)) / rows.sum(axis=(1, 2))
+
+    lean = centre(views[:, 4:10]) - centre(views[:, 18:24])  # top minus bottom: > 0 leans right
+    assert lean.min() < -1.0 and lean.max() > 1.0  # up to 0.3 * 14 = 4.2 columns either way
+    np.testing.assert_allclose(views.sum(axis=(1, 2)), bar.sum(), rtol=0.05)  # slanted, not lost
+
+
+def test_several_views_come_copy_after_copy_each_drawn_anew():
+    images = np.random.default_rng(1).random((4, 1, 28, 28), dtype=np.float32)
+    still = {"max_degrees": 0, "scale": (1, 1), "max_shift": 0, "max_shear": 0, "thicken": 0}
+    np.testing.assert_allclose(
+        data.augment(images, np.random.default_rng(0), 3, **still), np.tile(images, (3, 1, 1, 1)), atol=1e-6
+    )
+    first, second = np.split(data.augment(images, np.random.default_rng(0), 2), 2)
+    assert not np.allclose(first, second)  # two views of one image differ
 
 
 @pytest.mark.skipif(

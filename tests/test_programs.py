@@ -5,12 +5,11 @@ import paddle
 import pytest
 
 from infogan.config import TrainConfig
-from infogan.data import augment
 from infogan.latent import LatentSpec
 from infogan.programs import build_generate, build_train_programs
 from infogan.runtime import load_state, save_checkpoint
 from infogan.sampling import generate
-from infogan.trainer import gq_feed, li_to_g
+from infogan.trainer import clustering_views, gq_feed, li_to_g
 
 paddle.enable_static()
 BATCH = 8
@@ -54,7 +53,7 @@ class Setup:
     def d_step(self, fake, fetch=("d_loss",)):
         feed = {"real": self.real, "fake": fake}
         if self.cfg.lambda_real:
-            feed["real_aug"] = augment(self.real, np.random.default_rng(1))
+            feed["real_aug"] = clustering_views(self.cfg, self.real, np.random.default_rng(1))
         return self.run(self.programs.d_step, feed, list(fetch))
 
     def generate(self, latent=None):
@@ -98,6 +97,18 @@ def test_default_d_step_also_trains_q_on_real_views():
     assert trainable(before, "D_") | trainable(before, "Q_") <= moved
     assert not trainable(moved, "G_"), "the D step trained G"
     assert 0.0 <= info_real <= np.log(10) + 1e-6
+
+
+def test_each_view_is_paired_with_its_own_image():
+    # Two views that are exact copies of the batch carry what one copy does: the same I(c; c'), which
+    # rows paired out of order (or a view mixed into another view's batch norm) would change.
+    info = []
+    for views in (1, 2):
+        s = Setup(TrainConfig(views=views))
+        view = s.real[::-1]  # each image's view is another image, so that the pairing shows
+        feed = {"real": s.real, "fake": s.generate(), "real_aug": np.tile(view, (views, 1, 1, 1))}
+        info.append(s.run(s.programs.d_step, feed, ["info_real"])[0])
+    np.testing.assert_allclose(info[0], info[1], rtol=1e-5)
 
 
 def test_gq_step_changes_g_and_q_only_by_their_learning_rate():

@@ -185,7 +185,7 @@ def test_atomic_writes_leave_nothing_half_written_and_are_readable(tmp_path):
     assert (os.stat(tmp_path / "new.json").st_mode & 0o777) == 0o644
 
 
-@pytest.mark.parametrize("setting, then, now", [("li_warmup", 0, 500), ("lambda_real", 0.0, 3.0)])
+@pytest.mark.parametrize("setting, then, now", [("li_warmup", 0, 500), ("lambda_real", 0.0, 3.0), ("views", 1, 2)])
 def test_a_run_from_before_a_setting_resumes_as_it_trained(setting, then, now):
     written_before = json.loads(TrainConfig(**{setting: then}).to_json())
     del written_before[setting]  # config.json of a run made before the setting existed

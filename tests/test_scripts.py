@@ -66,6 +66,7 @@ def test_resume_continues_as_if_never_stopped(tiny_mnist, tmp_path):
         (["--lr-d", "0"], "--lr-d must be a learning rate"),
         (["--lambda-cat", "-1"], "--lambda-cat must be a weight >= 0"),
         (["--lambda-real", "-0.5"], "--lambda-real must be a weight >= 0"),
+        (["--views", "0"], "--views must be a whole number from 1 to 16"),
         (["--dataset", "cifar"], "--dataset 'cifar' is not known"),
         (["--device", "tpu"], "--device 'tpu' is not known"),
         (["--device", "gpu"], "--device gpu: this PaddlePaddle build has no CUDA"),
