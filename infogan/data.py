@@ -233,14 +233,15 @@ def augment(images, rng, views=1, max_degrees=25.0, scale=(0.8, 1.2), max_shift=
     sx, sy = rng.uniform(*scale, n), rng.uniform(*scale, n)
     shift = rng.uniform(-max_shift, max_shift, (2, n))
     shear = rng.uniform(-max_shear, max_shear, n)
-    # The output pixel (r, c) reads the input at centre + A^-1 ((r, c) - centre - shift).
+    # The output pixel (r, c) reads the input at centre + A^-1 ((r, c) - centre - shift); the shear then
+    # moves the column it reads in proportion to the row, which slants the digit.
     grid = np.mgrid[:side, :side].reshape(2, -1).astype(np.float32) - (side - 1) / 2
     cos, sin = np.cos(angle), np.sin(angle)
     rows = (cos * grid[0][:, None] - sin * grid[1][:, None] - shift[0]) / sy
     cols = (sin * grid[0][:, None] + cos * grid[1][:, None] - shift[1]) / sx + shear * rows
     coords = np.stack([np.broadcast_to(np.arange(n), rows.shape), rows + (side - 1) / 2, cols + (side - 1) / 2])
     flat = scipy.ndimage.map_coordinates(images.reshape(n, side, side), coords, order=1, cval=0.0)
-    views = flat.T.reshape(images.shape).astype(np.float32)
+    moved = flat.T.reshape(images.shape).astype(np.float32)
     bold = rng.random(n) < thicken
-    views[bold] = scipy.ndimage.grey_dilation(views[bold], size=(1, 1, 2, 2))
-    return views
+    moved[bold] = scipy.ndimage.grey_dilation(moved[bold], size=(1, 1, 2, 2))
+    return moved
