@@ -11,7 +11,10 @@ DATASETS = ("mnist", "fashion-mnist")
 DEVICES = ("auto", "cpu", "gpu")
 CONT_STD = ("fixed", "learned")
 ARCHS = ("paper", "mlp")
-DEFAULT_ITERATIONS = 2000
+DEFAULT_ITERATIONS = 3000
+# A config.json with neither iterations nor epochs was written when the default was 2,000 iterations: it
+# trained, and resumes, to those. Newer ones spell the count out (to_json).
+ITERATIONS_BEFORE_THEIR_TIME = 2000
 # What a run's config.json lacks when it was written before a setting existed: how that run trained.
 BEFORE_THEIR_TIME = {"li_warmup": 0, "lambda_real": 0.0, "views": 1}
 
@@ -83,7 +86,10 @@ class TrainConfig:
         return self
 
     def to_json(self):
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        values = dataclasses.asdict(self)
+        if self.iterations is None and self.epochs is None:
+            values["iterations"] = DEFAULT_ITERATIONS
+        return json.dumps(values, indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, values):
@@ -91,7 +97,10 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise InfoGANError(f"config.json has unknown keys {unknown}: written by a newer version?")
-        return cls(**(BEFORE_THEIR_TIME | values))
+        values = BEFORE_THEIR_TIME | values
+        if values.get("iterations") is None and values.get("epochs") is None:
+            values["iterations"] = ITERATIONS_BEFORE_THEIR_TIME
+        return cls(**values)
 
 
 def _choice(flag, value, choices):

@@ -15,7 +15,7 @@ def parse_args():
     p.add_argument("--device", help="auto (default), cpu or gpu")
     p.add_argument("--batch-size", type=int, help="default 64")
     p.add_argument("--epochs", type=int, help="passes over the training set")
-    p.add_argument("--iterations", type=int, help="training steps; overrides --epochs (default 2000)")
+    p.add_argument("--iterations", type=int, help="training steps; overrides --epochs (default 3000)")
     p.add_argument("--seed", type=int, help="default 0; the same seed repeats a run")
     p.add_argument("--noise-dim", type=int, help="size of the noise z (default 62)")
     p.add_argument("--categories", type=int, help="values of the categorical code (default 10)")

@@ -185,6 +185,14 @@ def test_atomic_writes_leave_nothing_half_written_and_are_readable(tmp_path):
     assert (os.stat(tmp_path / "new.json").st_mode & 0o777) == 0o644
 
 
+def test_a_run_from_before_the_3000_iteration_default_resumes_to_its_2000():
+    written_before = json.loads(TrainConfig().to_json()) | {"iterations": None}
+    assert TrainConfig.from_dict(written_before).iterations == 2000
+    assert TrainConfig.from_dict(written_before | {"epochs": 3}).iterations is None  # epochs decided then
+    assert json.loads(TrainConfig().to_json())["iterations"] == 3000  # new runs spell the default out
+    assert json.loads(TrainConfig(epochs=3).to_json())["iterations"] is None
+
+
 @pytest.mark.parametrize("setting, then, now", [("li_warmup", 0, 500), ("lambda_real", 0.0, 3.0), ("views", 1, 2)])
 def test_a_run_from_before_a_setting_resumes_as_it_trained(setting, then, now):
     written_before = json.loads(TrainConfig(**{setting: then}).to_json())
