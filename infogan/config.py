@@ -87,7 +87,7 @@ class TrainConfig:
 
     def to_json(self):
         values = dataclasses.asdict(self)
-        if self.iterations is None and self.epochs is None:
+        if _no_length(values):
             values["iterations"] = DEFAULT_ITERATIONS
         return json.dumps(values, indent=2, sort_keys=True)
 
@@ -98,9 +98,14 @@ class TrainConfig:
         if unknown:
             raise InfoGANError(f"config.json has unknown keys {unknown}: written by a newer version?")
         values = BEFORE_THEIR_TIME | values
-        if values.get("iterations") is None and values.get("epochs") is None:
+        if _no_length(values):
             values["iterations"] = ITERATIONS_BEFORE_THEIR_TIME
         return cls(**values)
+
+
+def _no_length(values):
+    """Neither --iterations nor --epochs was given: the default iteration count decides how long to train."""
+    return values.get("iterations") is None and values.get("epochs") is None
 
 
 def _choice(flag, value, choices):
