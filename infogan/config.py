@@ -1,123 +1,328 @@
-"""A run's configuration: defaults, validation with one-line messages, and its config.json."""
+"""A run's settings: one dataclass whose fields carry their command-line help, the presets, validation
+with one-line messages, and the run's config.json.
+
+Every setting is a field of TrainConfig; scripts/train.py builds its flags from these fields (infogan.cli),
+so a default or a help text lives here and nowhere else. A value is chosen, in increasing precedence, by
+the field's default, the preset (--preset, else the dataset's own: PRESET_OF_DATASET), and the flags given.
+"""
 
 import dataclasses
 import json
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from infogan import InfoGANError
 
-DATASETS = ("mnist", "fashion-mnist")
+DATASETS = ("mnist", "fashion-mnist", "svhn", "celeba", "folder")
+ARCHS = ("mnist", "svhn", "chairs", "mlp")
 DEVICES = ("auto", "cpu", "gpu")
 CONT_STD = ("fixed", "learned")
-ARCHS = ("paper", "mlp")
+Q_STEPS = ("g", "d", "both")
+INITS = ("paddle", "normal")
+LR_DECAYS = ("none", "cosine")
 DEFAULT_ITERATIONS = 3000
-# A config.json with neither iterations nor epochs was written when the default was 2,000 iterations: it
-# trained, and resumes, to those. Newer ones spell the count out (to_json).
-ITERATIONS_BEFORE_THEIR_TIME = 2000
-# What a run's config.json lacks when it was written before a setting existed: how that run trained.
-BEFORE_THEIR_TIME = {"li_warmup": 0, "lambda_real": 0.0, "views": 1}
+
+# Settings the paper's appendix C gives for each experiment, and the InfoGAN authors' MNIST recipe
+# (openai/InfoGAN launchers/run_mnist_exp.py and infogan_trainer.py; docs/results.md lists each choice
+# with its line). A preset never names the dataset: `--preset svhn` suits any 32x32 colour images.
+PRESETS = {
+    "mnist": {},  # the project's defaults: the paper's MNIST networks and codes, the clustering term on
+    "paper": {
+        "batch_size": 128,
+        "iterations": 5000,  # 50 epochs of 100 updates
+        "lr_d": 2e-4,
+        "lr_g": 1e-3,
+        "beta1": 0.5,
+        "q_step": "d",  # Q's variables live in D's scope: the D step's loss subtracts L_I; G's step only G
+        "fresh_fakes": True,  # each step samples its own z and draws its own fakes
+        "lambda_cat": 1.0,
+        "lambda_cont": 1.0,
+        "cont_std": "fixed",
+        "leak": 0.01,  # leaky_rectify's default leakiness, which their networks use
+        "init": "normal",  # N(0, 0.02) weights, BN scale N(1, 0.02)
+        "li_warmup": 0,
+        "lambda_real": 0.0,
+    },
+    "svhn": {  # appendix C.2, table 2: 4 x Cat(10), 4 continuous, 124 noise; 32x32 colour
+        "arch": "svhn",
+        "noise_dim": 124,
+        "categorical": [10, 10, 10, 10],
+        "continuous": 4,
+        "lambda_real": 0.0,
+        "val_size": 1000,
+    },
+    "celeba": {  # appendix C.3, table 3: 10 x Cat(10), 128 noise; 32x32 colour
+        "arch": "svhn",
+        "noise_dim": 128,
+        "categorical": [10] * 10,
+        "continuous": 0,
+        "lambda_real": 0.0,
+        "val_size": 1000,
+    },
+    "faces3d": {  # appendix C.4, table 5: 5 continuous, 128 noise; 32x32 grey
+        "arch": "mnist",
+        "noise_dim": 128,
+        "categorical": [],
+        "continuous": 5,
+        "image_size": 32,
+        "channels": 1,
+        "lambda_real": 0.0,
+    },
+    "chairs3d": {  # appendix C.5, table 4: 3 x Cat(20), 1 continuous, 128 noise; 64x64 grey
+        "arch": "chairs",
+        "noise_dim": 128,
+        "categorical": [20, 20, 20],
+        "continuous": 1,
+        "image_size": 64,
+        "channels": 1,
+        "lambda_real": 0.0,
+    },
+}
+PRESET_OF_DATASET = {"mnist": "mnist", "fashion-mnist": "mnist", "svhn": "svhn", "celeba": "celeba", "folder": "svhn"}
+
+
+def setting(default, help, resumable=False, choices=None, metavar=None):
+    """A TrainConfig field with its command-line help; `resumable` settings may change on --resume."""
+    meta = {"help": help, "resumable": resumable, "choices": choices, "metavar": metavar}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
-    dataset: str = "mnist"
-    arch: str = "paper"
-    data_dir: str | None = None
-    no_fallback: bool = False
-    device: str = "auto"
-    batch_size: int = 64
-    epochs: int | None = None
-    iterations: int | None = None
-    seed: int = 0
-    noise_dim: int = 62
-    categories: int = 10
-    continuous: int = 2
-    cont_std: str = "fixed"
-    lambda_cat: float = 1.0
-    lambda_cont: float = 1.0
-    lr_d: float = 2e-4
-    lr_g: float = 1e-3
-    beta1: float = 0.5
-    q_in_d_step: bool = False
-    lambda_real: float = 3.0
-    views: int = 2
-    gan_baseline: bool = False
-    li_delay: int = 0
-    li_warmup: int = 500
-    log_every: int = 10
-    grid_every: int = 500
-    eval_every: int = 200
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
+    # data
+    dataset: str = setting(
+        "mnist", "mnist, fashion-mnist, svhn, celeba or folder (any folder of images)", choices=DATASETS
+    )
+    data_dir: str | None = setting(
+        None, "the dataset's folder (default: its cache under ~/.cache/paddle/dataset, downloaded)", resumable=True
+    )
+    no_fallback: bool = setting(False, "fail instead of using the 5,000-digit MNIST sample", resumable=True)
+    image_size: int | None = setting(None, "celeba and folder: side of the square training images (default 32)")
+    channels: int | None = setting(None, "folder: 1 (grey) or 3 (colour, default)")
+    val_size: int = setting(5000, "images held out of a training split for validation where no test split exists")
+    # model
+    preset: str | None = setting(None, "settings of an experiment, under the flags given", choices=tuple(PRESETS))
+    arch: str = setting(
+        "mnist", "the paper's networks: mnist (table 1), svhn (tables 2-3), chairs (table 4); or mlp", choices=ARCHS
+    )
+    noise_dim: int = setting(62, "size of the incompressible noise z")
+    categorical: list[int] = setting(
+        [10], "values of each categorical code, e.g. 10 10 10 10 for four codes", metavar="K"
+    )
+    continuous: int = setting(2, "number of continuous codes, each Unif(-1, 1)")
+    cont_std: str = setting("fixed", "Q's std for the continuous codes: fixed (1) or learned", choices=CONT_STD)
+    leak: float = setting(0.1, "slope of D's leaky ReLUs for negative inputs")
+    init: str = setting(
+        "paddle", "weights: paddle (its layers' defaults) or normal (N(0, 0.02), as the authors)", choices=INITS
+    )
+    spectral_norm: bool = setting(False, "D's weights divided by their largest singular value (Miyato et al.)")
+    # objective
+    lambda_cat: float = setting(1.0, "weight of each categorical code's L_I term")
+    lambda_cont: float = setting(1.0, "weight of each continuous code's L_I term")
+    q_step: str = setting(
+        "g",
+        "steps that train Q on L_I: g (the G+Q step), d (the D step, with D's trunk; the authors'), both",
+        choices=Q_STEPS,
+    )
+    lambda_real: float = setting(
+        3.0, "weight of the clustering term: I(c; c') of Q's categories for real images and views"
+    )
+    views: int = setting(2, "augmented views of each real image in the clustering term")
+    li_warmup: int = setting(500, "iterations over which L_I's pull on G grows from none to all")
+    li_delay: int = setting(0, "iterations before L_I pulls on G at all")
+    gan_baseline: bool = setting(False, "a plain GAN: L_I trains Q only, never G (the paper's figure 1)")
+    fresh_fakes: bool = setting(False, "the D step draws fakes of its own instead of the G+Q step's (the authors')")
+    # optimisation
+    batch_size: int = setting(64, "images per step")
+    iterations: int | None = setting(
+        None, f"training steps (default {DEFAULT_ITERATIONS}); overrides --epochs", resumable=True
+    )
+    epochs: int | None = setting(None, "passes over the training images", resumable=True)
+    lr_d: float = setting(2e-4, "D's Adam learning rate")
+    lr_g: float = setting(1e-3, "G's (and Q's) Adam learning rate")
+    beta1: float = setting(0.5, "Adam's beta1")
+    lr_decay: str = setting(
+        "none", "learning rates over the run: none (constant) or cosine (half a cosine down to 0)", choices=LR_DECAYS
+    )
+    ema: float = setting(
+        0.999, "decay of the weights' moving average that grids, evaluation, export and the API use (0: the weights)"
+    )
+    seed: int = setting(0, "the same seed, settings and thread counts repeat a run exactly")
+    # running
+    device: str = setting("auto", "auto (a GPU when there is one), cpu or gpu", resumable=True, choices=DEVICES)
+    log_every: int = setting(10, "steps between records in log.jsonl", resumable=True)
+    grid_every: int = setting(500, "steps between latent-traversal grids", resumable=True)
+    eval_every: int = setting(100, "steps between validation-accuracy checks", resumable=True)
+    checkpoint_every: int = setting(500, "steps between checkpoints", resumable=True)
+    keep_checkpoints: int = setting(3, "how many recent checkpoints to keep", resumable=True)
 
     def validate(self):
-        _choice("--dataset", self.dataset, DATASETS)
-        _choice("--device", self.device, DEVICES)
-        _choice("--arch", self.arch, ARCHS)
-        _choice("--cont-std", self.cont_std, CONT_STD)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["choices"] and value is not None:
+                _choice(flag(f.name), value, f.metadata["choices"])
         _int_range("--batch-size", self.batch_size, 2, 4096)
         _int_range("--noise-dim", self.noise_dim, 1, 10_000)
-        _int_range("--categories", self.categories, 2, 1000)
-        _int_range("--continuous", self.continuous, 1, 100)
+        if not isinstance(self.categorical, list) or len(self.categorical) > 100:
+            raise InfoGANError(f"--categorical must be up to 100 whole numbers, not {self.categorical!r}")
+        for k in self.categorical:
+            _int_range("--categorical", k, 2, 1000)
+        _int_range("--continuous", self.continuous, 0, 100)
+        if not self.categorical and not self.continuous:
+            raise InfoGANError("--categorical and --continuous give no code at all: InfoGAN needs at least one")
         _int_range("--seed", self.seed, 0, 2**32 - 1)
         _int_range("--views", self.views, 1, 16)
-        _int_range("--li-delay", self.li_delay, 0, 10**9)
-        _int_range("--li-warmup", self.li_warmup, 0, 10**9)
-        for flag in ("log_every", "grid_every", "eval_every", "checkpoint_every", "keep_checkpoints"):
-            _int_range("--" + flag.replace("_", "-"), getattr(self, flag), 1, 10**9)
+        _int_range("--val-size", self.val_size, 1, 10**7)
+        for name in ("li_delay", "li_warmup"):
+            _int_range(flag(name), getattr(self, name), 0, 10**9)
+        for name in ("log_every", "grid_every", "eval_every", "checkpoint_every", "keep_checkpoints"):
+            _int_range(flag(name), getattr(self, name), 1, 10**9)
         if self.epochs is not None:
             _int_range("--epochs", self.epochs, 1, 100_000)
         if self.iterations is not None:
             _int_range("--iterations", self.iterations, 1, 10**9)
-        for flag, value in (("--lr-d", self.lr_d), ("--lr-g", self.lr_g)):
-            _float_range(flag, value, 0.0, 1.0, "a learning rate such as 2e-4")
+        for name in ("lr_d", "lr_g"):
+            _float_range(flag(name), getattr(self, name), 0.0, 1.0, "a learning rate such as 2e-4")
         _float_range("--beta1", self.beta1, -1e-12, 1.0, "Adam's beta1, in [0, 1)")
-        for flag, value in (
-            ("--lambda-cat", self.lambda_cat),
-            ("--lambda-cont", self.lambda_cont),
-            ("--lambda-real", self.lambda_real),
-        ):
-            _float_range(flag, value, -1e-12, 1000.0, "a weight >= 0 (0 turns its term off)")
-        if self.gan_baseline and self.q_in_d_step:
-            raise InfoGANError("--gan-baseline trains a plain GAN's D: it cannot be combined with --q-in-d-step")
+        _float_range("--ema", self.ema, -1e-12, 1.0, "a decay in [0, 1), such as 0.999 (0: no average)")
+        _float_range("--leak", self.leak, -1e-12, 1.0, "a slope in [0, 1)")
+        for name in ("lambda_cat", "lambda_cont", "lambda_real"):
+            _float_range(flag(name), getattr(self, name), -1e-12, 1000.0, "a weight >= 0 (0 turns its term off)")
+        self._validate_image_shape()
+        if self.lambda_real and not self.categorical:
+            raise InfoGANError("--lambda-real needs a categorical code to cluster real images by: set --lambda-real 0")
+        if self.gan_baseline and self.q_step != "g":
+            raise InfoGANError(
+                f"--gan-baseline trains a plain GAN's D: it cannot be combined with --q-step {self.q_step}"
+            )
         if self.gan_baseline and 0 in (self.lambda_cat, self.lambda_cont):
             raise InfoGANError("--gan-baseline needs --lambda-cat and --lambda-cont > 0: they weight Q's own training")
         return self
 
+    def _validate_image_shape(self):
+        if self.dataset in ("mnist", "fashion-mnist", "svhn"):
+            fixed = {"mnist": (1, 28), "fashion-mnist": (1, 28), "svhn": (3, 32)}[self.dataset]
+            for name, value, own in (("channels", self.channels, fixed[0]), ("image_size", self.image_size, fixed[1])):
+                if value is not None and value != own:
+                    raise InfoGANError(
+                        f"{flag(name)} {value}: {self.dataset} images have {name.replace('_', ' ')} {own}"
+                    )
+        if self.image_size is not None:
+            _int_range("--image-size", self.image_size, 8, 1024)
+        if self.channels is not None and self.channels not in (1, 3):
+            raise InfoGANError(f"--channels must be 1 (grey) or 3 (colour), not {self.channels!r}")
+        if self.dataset == "celeba" and self.channels not in (None, 3):
+            raise InfoGANError("--channels: celeba images are colour (3)")
+
+    @property
+    def image_shape(self):
+        """(channels, height, width) of the training images."""
+        if self.dataset in ("mnist", "fashion-mnist"):
+            return (1, 28, 28)
+        if self.dataset == "svhn":
+            return (3, 32, 32)
+        side = self.image_size or 32
+        return (self.channels or 3, side, side)
+
+    def lr_factor(self, step, total):
+        """The share of the set learning rates that step `step` of `total` trains with."""
+        if self.lr_decay == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * step / total))
+        return 1.0
+
+    def total_iterations(self, n_train):
+        """How many steps the run trains: --iterations, else --epochs passes over n_train images."""
+        if self.iterations is not None:
+            return self.iterations
+        if self.epochs is not None:
+            return self.epochs * (n_train // self.batch_size)
+        return DEFAULT_ITERATIONS
+
     def to_json(self):
         values = dataclasses.asdict(self)
-        if _no_length(values):
-            values["iterations"] = DEFAULT_ITERATIONS
+        if values["iterations"] is None and values["epochs"] is None:
+            values["iterations"] = DEFAULT_ITERATIONS  # spelled out: a later default must not change the run
         return json.dumps(values, indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, values):
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+    def from_flags(cls, flags):
+        """The settings for the flags given (a dict of field values): the preset's values under them."""
+        unknown = sorted(set(flags) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
-            raise InfoGANError(f"config.json has unknown keys {unknown}: written by a newer version?")
-        values = BEFORE_THEIR_TIME | values
-        if _no_length(values):
-            values["iterations"] = ITERATIONS_BEFORE_THEIR_TIME
-        return cls(**values)
+            raise InfoGANError(f"unknown settings {unknown}")
+        preset = flags.get("preset")
+        if preset is not None and preset not in PRESETS:
+            _choice("--preset", preset, tuple(PRESETS))
+        dataset = flags.get("dataset", cls.dataset)
+        if dataset not in PRESET_OF_DATASET:
+            _choice("--dataset", dataset, DATASETS)
+        values = PRESETS[preset or PRESET_OF_DATASET[dataset]] | flags
+        if "epochs" in flags and "iterations" not in flags:
+            values["iterations"] = None  # --epochs given: a preset's iteration count must not override it
+        return cls(**values).validate()
+
+    @classmethod
+    def from_dict(cls, values, source):
+        """A config written by to_json; `source` names it in errors."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise InfoGANError(f"{source} has unknown settings {unknown}: written by a newer version of this project?")
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise InfoGANError(
+                f"{source} lacks the settings {missing}: written by an older version of this project; "
+                "add them with the values that run used"
+            )
+        try:
+            return cls(**values).validate()
+        except InfoGANError as e:
+            raise InfoGANError(f"{source}: {e}") from None
 
 
-def _no_length(values):
-    """Neither --iterations nor --epochs was given: the default iteration count decides how long to train."""
-    return values.get("iterations") is None and values.get("epochs") is None
+def resumable(name):
+    return TrainConfig.__dataclass_fields__[name].metadata["resumable"]
 
 
-def _choice(flag, value, choices):
+def flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def read_config(run_dir):
+    """The TrainConfig of a run directory, from its config.json."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isdir(run_dir):
+        raise InfoGANError(f"{run_dir} is not a directory: give a run directory written by scripts/train.py")
+    if not os.path.isfile(path):
+        raise InfoGANError(f"{run_dir} has no config.json: give a run directory written by scripts/train.py")
+    try:
+        with open(path) as f:
+            values = json.load(f)
+    except (OSError, ValueError) as e:
+        raise InfoGANError(f"{path} cannot be read as a run config: {e}") from None
+    if not isinstance(values, dict):
+        raise InfoGANError(f"{path} is not a run config (not a JSON object)")
+    return TrainConfig.from_dict(values, path)
+
+
+def _choice(flag_name, value, choices):
     if value not in choices:
-        raise InfoGANError(f"{flag} {value!r} is not known: choose one of {', '.join(choices)}")
+        raise InfoGANError(f"{flag_name} {value!r} is not known: choose one of {', '.join(choices)}")
 
 
-def _int_range(flag, value, low, high):
+def _int_range(flag_name, value, low, high):
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InfoGANError(f"{flag} must be a whole number from {low} to {high}, not {value!r}")
+        raise InfoGANError(f"{flag_name} must be a whole number from {low} to {high}, not {value!r}")
 
 
-def _float_range(flag, value, low, high, what):
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or not low < value < high:
-        raise InfoGANError(f"{flag} must be {what}, not {value!r}")
+def _float_range(flag_name, value, low, high, what):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not low < value < high
+    ):
+        raise InfoGANError(f"{flag_name} must be {what}, not {value!r}")

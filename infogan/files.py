@@ -1,37 +1,117 @@
-"""Writing outputs so that an interruption never leaves a half-written file behind."""
+"""Writing files so that a write either completes or leaves the previous state: nothing half-written is
+ever left behind, a failure (disk full, read-only, no permission) is one line naming what and why, and a
+`durable` write is on the disk (fsync of the file and of its folder) before it counts as done."""
 
 import os
 import shutil
 import uuid
 from contextlib import contextmanager
 
+from infogan import InfoGANError
+
+
+def reason(error):
+    """An OSError as words: 'No space left on device', 'Read-only file system', 'Permission denied'."""
+    return error.strerror or str(error)
+
+
+def write_error(path, error):
+    return InfoGANError(f"cannot write {path}: {reason(error)}")
+
 
 @contextmanager
-def atomic_path(path):
-    """Yields a temporary path beside `path`; renames it to `path` only if the block succeeds."""
+def atomic_path(path, durable=False):
+    """Yields a temporary path beside `path`; renames it to `path` only if the block succeeds. An OSError
+    inside the block or in the rename becomes a one-line InfoGANError; the temporary file is removed."""
     folder, name = os.path.split(os.path.abspath(path))
     # Not mkstemp: its file is private (0600); a name of our own gets the usual permissions of the umask.
     tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}-{name}")
     try:
         yield tmp
+        if durable:
+            fsync_file(tmp)
         os.replace(tmp, path)
+        if durable:
+            fsync_dir(folder)
+    except OSError as e:
+        raise write_error(path, e) from None
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.remove(tmp)
 
 
-def write_text(path, text):
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
+def make_dirs(path):
+    """os.makedirs(path, exist_ok=True), with a failure as one line."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise InfoGANError(f"cannot create {path}: {reason(e)}") from None
+
+
+def write_text(path, text, durable=False):
+    with atomic_path(path, durable) as tmp, open(tmp, "w") as f:
         f.write(text)
 
 
-def replace_dir(tmp_dir, final_dir):
-    """Moves a finished directory into place, replacing any older one of the same name."""
-    if os.path.exists(final_dir):
-        old = final_dir + ".old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(final_dir, old)
-        os.rename(tmp_dir, final_dir)
-        shutil.rmtree(old)
-    else:
-        os.rename(tmp_dir, final_dir)
+def append_line(path, line):
+    """Appends one line; on failure the file is cut back to what it held, and the error is one line."""
+    try:
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        with open(path, "a") as f:
+            try:
+                f.write(line + "\n")
+                f.flush()
+            except OSError:
+                f.truncate(size)
+                raise
+    except OSError as e:
+        raise write_error(path, e) from None
+
+
+def fsync_file(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path):
+    """Every file under `path`, then every folder, deepest first."""
+    for folder, _, names in os.walk(path, topdown=False):
+        for name in names:
+            fsync_file(os.path.join(folder, name))
+        fsync_dir(folder)
+
+
+@contextmanager
+def staged_dir(final, durable=False):
+    """Yields a temporary folder beside `final` to fill; when the block succeeds it replaces `final`
+    (an older one of that name is removed only after), else it is removed with whatever it holds."""
+    tmp = final + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        os.makedirs(tmp)
+        yield tmp
+        if durable:
+            fsync_tree(tmp)
+        if os.path.exists(final):
+            old = final + ".old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, final)
+        if durable:
+            fsync_dir(os.path.dirname(os.path.abspath(final)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

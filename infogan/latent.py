@@ -1,9 +1,10 @@
 """Latent codes as data: each code samples its prior and scores Q's output with its L_I term.
 
-The generator's input is [z, c_cat, c_cont]. Q(c|x) outputs, per image, the logits of the categorical
-code followed by the parameters of the continuous codes (their means, then their standard deviations
-when these are learned). L_I(G, Q) = E[log Q(c|x)] + H(c); H(c) is a constant and is dropped, so the
-`logli` methods below are the whole of what training maximises. `entropy` gives H(c) for reporting.
+The generator's input is [z, c_cat, c_cont]: the noise, the categorical codes' one-hot vectors one after
+another, and the continuous codes. Q(c|x) outputs, per image, each categorical code's logits, then the
+continuous codes' parameters (their means, then their standard deviations when these are learned).
+L_I(G, Q) = E[log Q(c|x)] + H(c); H(c) is a constant and is dropped in training, so the `logli` methods
+are the whole of what training maximises, and `entropy` gives H(c) for reporting.
 """
 
 import math
@@ -42,18 +43,6 @@ class CategoricalCode:
     def entropy(self):
         return math.log(self.dim)
 
-    def paired_information(self, logits, logits_other):
-        """I(c; c') of Q's categories for two views of each image in a batch (Ji et al., IIC, 2019): the
-        joint P[k, l] = mean over the batch of q(k|x) q(l|x'), symmetrised; I = sum P log(P / (P_k P_l)).
-        At most log K, reached when Q spreads the batch evenly over the K categories, is sure of each
-        image, and gives both views of an image the same category."""
-        joint = paddle.matmul(F.softmax(logits, axis=1), F.softmax(logits_other, axis=1), transpose_x=True)
-        joint = joint + joint.T
-        joint = paddle.clip(joint / paddle.sum(joint), min=1e-12)
-        marginal_rows = paddle.sum(joint, axis=1, keepdim=True)
-        marginal_cols = paddle.sum(joint, axis=0, keepdim=True)
-        return paddle.sum(joint * (paddle.log(joint) - paddle.log(marginal_rows) - paddle.log(marginal_cols)))
-
 
 class ContinuousCode:
     """c ~ Unif(-1, 1)^n. Q models each code as a Gaussian; L_I is its log-likelihood summed over codes:
@@ -85,39 +74,81 @@ class ContinuousCode:
 
 
 class LatentSpec:
-    """The generator's input: noise z, one categorical code and n continuous codes."""
+    """The generator's input: noise z, any number of categorical codes (each with its own number of
+    values) and any number of continuous codes."""
 
-    def __init__(self, noise_dim=62, categories=10, continuous=2, fixed_std=True):
+    def __init__(self, noise_dim=62, categorical=(10,), continuous=2, fixed_std=True):
         self.noise = UniformNoise(noise_dim)
-        self.cat = CategoricalCode(categories)
-        self.cont = ContinuousCode(continuous, fixed_std)
+        self.cat = [CategoricalCode(k) for k in categorical]
+        self.cont = ContinuousCode(continuous, fixed_std) if continuous else None
 
     @classmethod
     def from_config(cls, cfg):
-        return cls(cfg.noise_dim, cfg.categories, cfg.continuous, cfg.cont_std == "fixed")
+        return cls(cfg.noise_dim, cfg.categorical, cfg.continuous, cfg.cont_std == "fixed")
+
+    @property
+    def cat_dim(self):
+        return sum(code.dim for code in self.cat)
+
+    @property
+    def cont_dim(self):
+        return self.cont.dim if self.cont else 0
 
     @property
     def input_dim(self):
-        return self.noise.dim + self.cat.dim + self.cont.dim
+        return self.noise.dim + self.cat_dim + self.cont_dim
 
     @property
     def q_dim(self):
-        return self.cat.q_dim + self.cont.q_dim
+        return self.cat_dim + (self.cont.q_dim if self.cont else 0)
+
+    @property
+    def feeds(self):
+        """The generator's fed inputs, in the order they are joined: (name, width), codes that exist only."""
+        widths = (("z", self.noise.dim), ("c_cat", self.cat_dim), ("c_cont", self.cont_dim))
+        return [(name, width) for name, width in widths if width]
 
     def sample(self, rng, n):
         """A batch of generator inputs from the prior, as the feed dict of the programs."""
-        return {
-            "z": self.noise.sample_prior(rng, n),
-            "c_cat": self.cat.sample_prior(rng, n),
-            "c_cont": self.cont.sample_prior(rng, n),
-        }
+        latent = {"z": self.noise.sample_prior(rng, n)}
+        if self.cat:
+            latent["c_cat"] = np.concatenate([code.sample_prior(rng, n) for code in self.cat], axis=1)
+        if self.cont:
+            latent["c_cont"] = self.cont.sample_prior(rng, n)
+        return latent
+
+    def split_cat(self, c_cat):
+        """The categorical codes' columns (of a one-hot batch or of Q's logits), one block per code."""
+        if len(self.cat) == 1:
+            return [c_cat]
+        return paddle.split(c_cat, [code.dim for code in self.cat], axis=1)
 
     def split_q(self, q_out):
-        """Q's output -> (categorical logits, continuous-code parameters)."""
-        return q_out[:, : self.cat.q_dim], q_out[:, self.cat.q_dim :]
+        """Q's output -> (the categorical codes' logits, one block per code; the continuous codes' parameters)."""
+        cat_logits = self.split_cat(q_out[:, : self.cat_dim]) if self.cat else []
+        return cat_logits, (q_out[:, self.cat_dim :] if self.cont else None)
 
-    def logli(self, c_cat, c_cont, q_out):
-        """Batch means of the two L_I terms (categorical, continuous), as Paddle scalars."""
+    def logli(self, codes, q_out):
+        """Batch means of L_I, without H(c): (the categorical codes' terms summed, the continuous codes'),
+        as Paddle scalars; a kind of code the spec lacks scores 0. `codes` holds the fed c_cat, c_cont."""
         cat_logits, cont_params = self.split_q(q_out)
-        li_cat = paddle.mean(self.cat.logli(c_cat, cat_logits))
-        return li_cat, paddle.mean(self.cont.logli(c_cont, cont_params))
+        zero = paddle.zeros([], "float32")
+        li_cat = zero
+        if self.cat:
+            terms = zip(self.cat, self.split_cat(codes["c_cat"]), cat_logits, strict=True)
+            li_cat = paddle.add_n([paddle.mean(code.logli(c, logits)) for code, c, logits in terms])
+        li_cont = paddle.mean(self.cont.logli(codes["c_cont"], cont_params)) if self.cont else zero
+        return li_cat, li_cont
+
+    def entropies(self):
+        """H(c) of the categorical codes together and of the continuous codes, in nats."""
+        return sum(code.entropy() for code in self.cat), (self.cont.entropy() if self.cont else 0.0)
+
+    def describe(self):
+        """The spec as plain data (latent.json of an export, the explorer): sizes, ranges and layout."""
+        return {
+            "noise": {"name": "z", "dim": self.noise.dim, "prior": "uniform", "range": [-1.0, 1.0]},
+            "categorical": [{"index": i, "values": code.dim} for i, code in enumerate(self.cat)],
+            "continuous": {"count": self.cont_dim, "prior": "uniform", "range": [-1.0, 1.0], "traverse": [-2.0, 2.0]},
+            "q_outputs": {"cat_probs": self.cat_dim, "cont_mean": self.cont_dim},
+        }

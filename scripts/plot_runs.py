@@ -1,24 +1,20 @@
-"""Overlay runs' L_I curves (with the ln K line) and accuracy curves as one PNG.
+"""Overlay runs' categorical L_I curves (with the H(c) line) and accuracy curves as one PNG.
 
 python scripts/plot_runs.py outputs/infogan outputs/gan --labels InfoGAN GAN --out li_vs_gan.png
 """
 
-import argparse
-
-from _bootstrap import run_cli
+from infogan import cli
 
 
-def main():
-    from infogan.runs import plot_run_dirs
+def main(args):
+    from infogan.evaluate import compare_runs
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("runs", nargs="+", help="run directories written by scripts/train.py")
-    p.add_argument("--labels", nargs="+", help="one legend label per run (default: the folder names)")
-    p.add_argument("--out", default="runs.png", help="the PNG to write (default runs.png)")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    args = p.parse_args()
-    print(plot_run_dirs(args.runs, args.labels, args.out))
+    print(compare_runs(args.runs, args.labels, args.out))
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    parser = cli.Parser(__doc__)
+    parser.add_argument("runs", nargs="+", help="run directories written by scripts/train.py")
+    parser.add_argument("--labels", nargs="+", help="one legend label per run (default: the folder names)")
+    parser.add_argument("--out", default="runs.png", help="the PNG to write (default runs.png)")
+    cli.run(main, parser.parse_args())

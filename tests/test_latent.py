@@ -42,33 +42,6 @@ def test_categorical_logli_bounds():
     np.testing.assert_allclose(confident, 0.0, atol=1e-5)
 
 
-def run_paired_information(logits, logits_other):
-    program, startup = paddle.static.Program(), paddle.static.Program()
-    with paddle.static.program_guard(program, startup):
-        a, b = (paddle.static.data(n, [None, logits.shape[1]], "float32") for n in "ab")
-        out = CategoricalCode(logits.shape[1]).paired_information(a, b)
-    exe = paddle.static.Executor(paddle.CPUPlace())
-    return exe.run(program, feed={"a": logits, "b": logits_other}, fetch_list=[out])[0]
-
-
-def test_paired_information_against_its_closed_form():
-    sure_and_even = 50 * np.tile(np.eye(10, dtype="float32"), (3, 1))
-    assert run_paired_information(sure_and_even, sure_and_even) == pytest.approx(math.log(10), abs=1e-4)
-    many = np.tile(sure_and_even, (40, 1))
-    disagreeing = many[np.random.default_rng(0).permutation(len(many))]  # views paired at random
-    assert run_paired_information(many, disagreeing) < 0.1
-    unsure = np.zeros((30, 10), dtype="float32")
-    assert run_paired_information(unsure, sure_and_even) == pytest.approx(0.0, abs=1e-6)
-    rng = np.random.default_rng(3)
-    logits, other = (rng.normal(size=(16, 10)).astype("float32") * 2 for _ in range(2))
-    q, q_other = (np.exp(v) / np.exp(v).sum(axis=1, keepdims=True) for v in (logits, other))
-    joint = q.T @ q_other / 16
-    joint = (joint + joint.T) / 2
-    outer = joint.sum(axis=1, keepdims=True) * joint.sum(axis=0, keepdims=True)
-    expected = (joint * np.log(joint / outer)).sum()
-    assert run_paired_information(logits, other) == pytest.approx(expected, rel=1e-4)
-
-
 def test_continuous_logli_fixed_std_is_unit_gaussian():
     rng = np.random.default_rng(1)
     code = ContinuousCode(3, fixed_std=True)
@@ -92,9 +65,15 @@ def test_continuous_logli_learned_std_matches_scipy():
 
 @pytest.mark.parametrize("fixed_std, q_dim", [(True, 2), (False, 4)])
 def test_spec_sizes(fixed_std, q_dim):
-    spec = LatentSpec(noise_dim=62, categories=10, continuous=2, fixed_std=fixed_std)
+    spec = LatentSpec(noise_dim=62, categorical=[10], continuous=2, fixed_std=fixed_std)
     assert spec.input_dim == 74
     assert spec.q_dim == 10 + q_dim
+    svhn = LatentSpec(noise_dim=124, categorical=[10] * 4, continuous=4)
+    assert svhn.input_dim == 168 and svhn.q_dim == 44  # the paper's SVHN generator input, 168
+    celeba = LatentSpec(noise_dim=128, categorical=[10] * 10, continuous=0)
+    assert celeba.input_dim == 228 and [name for name, _ in celeba.feeds] == ["z", "c_cat"]
+    faces = LatentSpec(noise_dim=128, categorical=[], continuous=5)
+    assert faces.input_dim == 133 and [name for name, _ in faces.feeds] == ["z", "c_cont"]
 
 
 def test_prior_samples():
@@ -113,3 +92,43 @@ def test_prior_samples():
 def test_entropies():
     assert CategoricalCode(10).entropy() == pytest.approx(math.log(10))
     assert ContinuousCode(2, True).entropy() == pytest.approx(2 * math.log(2))
+    assert LatentSpec(categorical=[10, 20], continuous=3).entropies() == pytest.approx((math.log(200), 3 * math.log(2)))
+
+
+def run_spec_logli(spec, codes, q_out):
+    program, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(program, startup):
+        fed = {name: paddle.static.data(name, list(value.shape), "float32") for name, value in codes.items()}
+        q = paddle.static.data("q", list(q_out.shape), "float32")
+        li_cat, li_cont = spec.logli(fed, q)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    return exe.run(program, feed=dict(codes, q=q_out), fetch_list=[li_cat, li_cont])
+
+
+def test_several_codes_sum_their_terms_each_against_its_own_block():
+    rng = np.random.default_rng(4)
+    spec = LatentSpec(noise_dim=3, categorical=[3, 5, 2], continuous=2)
+    codes = {k: v for k, v in spec.sample(rng, 6).items() if k != "z"}
+    q_out = rng.normal(size=(6, spec.q_dim)).astype("float32")
+    li_cat, li_cont = run_spec_logli(spec, codes, q_out)
+    expected, start = 0.0, 0
+    for k in (3, 5, 2):
+        logits = q_out[:, start : start + k]
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        expected += np.mean(log_probs[np.arange(6), codes["c_cat"][:, start : start + k].argmax(axis=1)])
+        start += k
+    assert li_cat == pytest.approx(expected, rel=1e-5)
+    cont_expected = norm.logpdf(codes["c_cont"], loc=q_out[:, 10:12], scale=1.0).sum(axis=1).mean()
+    assert li_cont == pytest.approx(cont_expected, rel=1e-5)
+
+
+def test_a_spec_without_continuous_or_categorical_codes_scores_zero_for_them():
+    rng = np.random.default_rng(5)
+    only_cat = LatentSpec(noise_dim=2, categorical=[4], continuous=0)
+    codes = {"c_cat": only_cat.sample(rng, 3)["c_cat"]}
+    assert run_spec_logli(only_cat, codes, np.zeros((3, 4), "float32")) == pytest.approx([-math.log(4), 0.0])
+    only_cont = LatentSpec(noise_dim=2, categorical=[], continuous=1)
+    codes = {"c_cont": np.zeros((3, 1), "float32")}
+    assert run_spec_logli(only_cont, codes, np.zeros((3, 1), "float32")) == pytest.approx(
+        [0.0, -0.5 * math.log(2 * math.pi)]
+    )

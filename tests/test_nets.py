@@ -1,5 +1,6 @@
-"""The networks' speed devices compute what the plain layers would."""
+"""The networks' speed devices compute what the plain layers would; batch norm per group."""
 
+import functools
 import sys
 
 import numpy as np
@@ -7,10 +8,19 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from infogan import batched_conv
-from infogan.nets import Discriminator, conv, deconv
+from infogan.nets import Compute, NetSpec
+from infogan.ops import batched_conv
 
 paddle.enable_static()
+MNIST_NET = NetSpec("mnist", (1, 28, 28), latent_dim=74, q_dim=12)
+
+
+def conv(name, c_in, c_out, bias=True, compute=None):
+    return NetSpec("mnist", (1, 28, 28), 74, 12, compute=compute or Compute()).conv(name, c_in, c_out, bias)
+
+
+def deconv(name, c_in, c_out, bias=True, compute=None):
+    return NetSpec("mnist", (1, 28, 28), 74, 12, compute=compute or Compute()).deconv(name, c_in, c_out, bias)
 
 
 def run(build, feed, ops_seen=None):
@@ -54,7 +64,7 @@ def test_stacked_batches_are_batch_normalised_each_on_its_own():
 
     def build():
         a, b = paddle.static.data("a", [6, 1, 28, 28], "float32"), paddle.static.data("b", [6, 1, 28, 28], "float32")
-        disc = Discriminator()
+        disc = MNIST_NET.discriminator()
         stacked_logits, stacked_features = disc(paddle.concat([a, b]), groups=2)
         (a_logits, a_features), (b_logits, b_features) = disc(a), disc(b)
         together_logits, _ = disc(paddle.concat([a, b]))
@@ -62,11 +72,13 @@ def test_stacked_batches_are_batch_normalised_each_on_its_own():
 
     stacked, stacked_feat, a_logits, b_logits, a_feat, b_feat, together = run(build, {"a": real, "b": fake})
     np.testing.assert_allclose(stacked, np.concatenate([a_logits, b_logits]), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(stacked_feat, np.concatenate([a_feat, b_feat]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(stacked_feat, np.concatenate([a_feat, b_feat]), rtol=1e-4, atol=1e-4)
     assert np.abs(together - stacked).max() > 1e-3  # one shared batch norm would be another network
 
 
-def batched_and_paddles_own(make, reference, side, weight_trains=True, input_trains=True, channels=(4, 5)):
+def batched_and_paddles_own(
+    make, reference, side, weight_trains=True, input_trains=True, channels=(4, 5), compute=None
+):
     """A batched layer and Paddle's kernel on the same weight: outputs, the gradients that are wanted (the
     input's where it trains, the weight's where it trains), and the operators the program ran."""
     rng = np.random.default_rng(1)
@@ -78,7 +90,7 @@ def batched_and_paddles_own(make, reference, side, weight_trains=True, input_tra
     def build():
         images = paddle.static.data("x", [3, c_in, side, side], "float32")
         images.stop_gradient = not input_trains
-        layer = make(f"T_batched_{make.__name__}", c_in, c_out, bias=False)
+        layer = make(f"T_batched_{make.__name__}", c_in, c_out, bias=False, compute=compute)
         layer.weight.stop_gradient = not weight_trains
         wrt = [v for v, trains in ((images, input_trains), (layer.weight, weight_trains)) if trains]
         fetches = []
@@ -115,10 +127,8 @@ def test_batched_convolutions_match_paddles_kernels_forward_and_backward(weight_
 
 
 def test_batched_layers_use_paddles_kernels_when_told_or_off_the_cpu(monkeypatch):
-    monkeypatch.setenv("INFOGAN_BATCHED_CONV", "0")
-    *_, ops = batched_and_paddles_own(conv, F.conv2d, 8)
+    *_, ops = batched_and_paddles_own(conv, F.conv2d, 8, compute=Compute(batched_conv=False))
     assert not any(name.startswith("custom_op") for name in ops) and "pd_op.conv2d" in ops
-    monkeypatch.delenv("INFOGAN_BATCHED_CONV")
     assert batched_conv.ops() is not None
     monkeypatch.setattr(paddle, "get_device", lambda: "gpu:0")
     assert batched_conv.ops() is None
@@ -128,7 +138,8 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path, capsys)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("CXX", "/bin/false")
     monkeypatch.setenv("CC", "/bin/false")
-    assert batched_conv._built.__wrapped__() is None
+    monkeypatch.setattr(batched_conv, "_built", functools.cache(batched_conv._built.__wrapped__))  # not yet built
+    assert batched_conv.ops() is None and batched_conv.ops() is None  # tried once, warned once
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning: batched CPU convolutions not built (")
 

@@ -1,72 +1,15 @@
-"""The three Programs share parameters by name: each step changes its own, the others see the change."""
+"""The Programs share parameters by name: each step changes its own, the others see the change; batch
+norm records statistics of real images (D, Q) and of G's samples (G) only."""
 
 import numpy as np
 import paddle
 import pytest
+from conftest import Setup, changed, running_stats, trainable
 
+from infogan import checkpoints
 from infogan.config import TrainConfig
-from infogan.latent import LatentSpec
-from infogan.programs import build_generate, build_train_programs
-from infogan.runtime import load_state, save_checkpoint
-from infogan.sampling import generate
-from infogan.trainer import clustering_views, gq_feed, li_to_g
-
-paddle.enable_static()
-BATCH = 8
-
-
-class Setup:
-    """Programs, an executor and a fresh scope, initialised once from seed 0."""
-
-    def __init__(self, cfg=None):
-        self.cfg = cfg or TrainConfig(li_warmup=0)  # step 0 of a warm-up would keep L_I from G
-        self.spec = LatentSpec.from_config(self.cfg)
-        self.scope = paddle.static.Scope()
-        self.exe = paddle.static.Executor(paddle.CPUPlace())
-        paddle.seed(0)
-        self.programs = build_train_programs(self.spec, self.cfg)
-        with paddle.static.scope_guard(self.scope):
-            self.exe.run(self.programs.startup)
-        rng = np.random.default_rng(0)
-        self.real = rng.random((BATCH, 1, 28, 28), dtype=np.float32)
-        self.latent = self.spec.sample(rng, BATCH)
-
-    def names(self):
-        blocks = (s.program.global_block() for s in (self.programs.d_step, self.programs.gq_step))
-        return sorted({p.name for block in blocks for p in block.all_parameters()})
-
-    def values(self):
-        return {n: np.array(self.scope.find_var(n).get_tensor()) for n in self.names()}
-
-    def set_values(self, values):
-        for name, value in values.items():
-            self.scope.find_var(name).get_tensor().set(value, paddle.CPUPlace())
-
-    def run(self, step, feed, names):
-        with paddle.static.scope_guard(self.scope):
-            return self.exe.run(step.program, feed=feed, fetch_list=[step.fetches[n] for n in names])
-
-    def gq_step(self, step=0):
-        feed = gq_feed(self.latent, li_to_g(self.cfg, step))
-        return self.run(self.programs.gq_step, feed, ["fake", "g_loss", "li_cat"])
-
-    def d_step(self, fake, fetch=("d_loss",)):
-        feed = {"real": self.real, "fake": fake}
-        if self.cfg.lambda_real:
-            feed["real_aug"] = clustering_views(self.cfg, self.real, np.random.default_rng(1))
-        return self.run(self.programs.d_step, feed, list(fetch))
-
-    def generate(self, latent=None):
-        with paddle.static.scope_guard(self.scope):
-            return generate(self.exe, self.programs.generate, latent or self.latent)
-
-
-def changed(before, after):
-    return {n for n in before if not np.array_equal(before[n], after[n])}
-
-
-def trainable(names, prefix):
-    return {n for n in names if n.startswith(prefix) and not n.endswith(("_mean", "_variance"))}
+from infogan.grids import generate
+from infogan.programs import build_inference
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +25,7 @@ def test_papers_d_step_changes_d_only_by_its_learning_rate():
     after = s.values()
     moved = changed(before, after)
     assert trainable(before, "D_") <= moved
-    assert not {n for n in moved if not n.startswith("D_")}, "the D step touched G or Q"
+    assert not trainable(moved, "G_") and not trainable(moved, "Q_"), "the D step trained G or Q"
     # Adam's first step moves each weight by ~lr: D's rate, not G's (the learning-rate-name trap).
     step = max(np.abs(after[n] - before[n]).max() for n in trainable(before, "D_"))
     assert 0.5 * s.cfg.lr_d < step <= 1.01 * s.cfg.lr_d
@@ -97,6 +40,18 @@ def test_default_d_step_also_trains_q_on_real_views():
     assert trainable(before, "D_") | trainable(before, "Q_") <= moved
     assert not trainable(moved, "G_"), "the D step trained G"
     assert 0.0 <= info_real <= np.log(10) + 1e-6
+
+
+def test_authors_d_step_trains_d_and_q_on_l_i_and_their_g_step_only_g():
+    s = Setup(TrainConfig(li_warmup=0, lambda_real=0.0, q_step="d"))
+    before = s.values()
+    fake = s.gq_step()[0]
+    after_g = s.values()
+    assert trainable(before, "G_") <= changed(before, after_g)
+    assert not trainable(changed(before, after_g), "Q_"), "the authors' G step trained Q"
+    s.d_step(fake)
+    moved = changed(after_g, s.values())
+    assert trainable(before, "D_") | trainable(before, "Q_") <= moved and not trainable(moved, "G_")
 
 
 def test_each_view_is_paired_with_its_own_image():
@@ -135,6 +90,37 @@ def test_gq_step_sees_the_new_d():
     np.testing.assert_allclose(replay.gq_step()[1], g_loss_trained, rtol=1e-6)
 
 
+@pytest.mark.parametrize("lambda_real", [3.0, 0.0])
+def test_running_statistics_are_real_images_for_d_and_q_and_samples_for_g(lambda_real):
+    cfg = TrainConfig(li_warmup=0, lambda_real=lambda_real)
+    s = Setup(cfg)
+    stats = running_stats(s.names())
+    before = s.values()
+    fake = s.gq_step()[0]
+    after_gq = s.values()
+    assert {n for n in stats if n.startswith("G_")} <= changed(before, after_gq), "G's statistics not recorded"
+    assert not changed(before, after_gq) & stats - {n for n in stats if n.startswith("G_")}, "D or Q recorded fakes"
+    s.d_step(fake)
+    assert changed(after_gq, s.values()) & stats == {n for n in stats if n.startswith(("D_", "Q_"))}
+    # Other fakes and other views leave the same statistics (only the real batch's enter them), but
+    # other real images do not.
+    other = Setup(cfg)
+    other.gq_step()
+    feed = {"real": other.real, "fake": np.zeros_like(fake)}
+    if lambda_real:
+        feed["real_aug"] = np.ones((cfg.views * len(other.real), *cfg.image_shape), np.float32)
+    other.run(other.programs.d_step, feed, ["d_loss"])
+    d_and_q = {n for n in stats if n.startswith(("D_", "Q_"))}
+    for name in d_and_q:
+        np.testing.assert_allclose(other.values()[name], s.values()[name], rtol=1e-5, atol=1e-7, err_msg=name)
+    assert changed(other.values(), s.values()) - stats, "the weights should differ: the fakes differed"
+    moved = Setup(cfg)
+    moved.gq_step()
+    moved.real = 1.0 - moved.real
+    moved.d_step(np.zeros_like(fake))
+    assert changed(moved.values(), s.values()) & d_and_q == d_and_q
+
+
 def test_generate_program_sees_trained_g_and_uses_inference_batch_norm(setup):
     before = setup.generate()
     for _ in range(2):
@@ -143,34 +129,144 @@ def test_generate_program_sees_trained_g_and_uses_inference_batch_norm(setup):
     assert np.abs(after - before).max() > 1e-4
     single = {k: v[:1] for k, v in setup.latent.items()}
     np.testing.assert_allclose(setup.generate(single)[0], after[0], atol=1e-5)  # no batch statistics
-    assert after.shape == (BATCH, 1, 28, 28) and 0 <= after.min() and after.max() <= 1
+    assert after.shape == (8, 1, 28, 28) and 0 <= after.min() and after.max() <= 1
 
 
 def test_checkpoint_reproduces_the_trained_generator(setup, tmp_path):
     for _ in range(2):
         setup.d_step(setup.gq_step()[0])
     expected = setup.generate()
+    (tmp_path / "checkpoints").mkdir()
     with paddle.static.scope_guard(setup.scope):
-        checkpoint = save_checkpoint(str(tmp_path), setup.programs, step=2, keep=1)
-    startup = paddle.static.Program()
-    generate_step = build_generate(setup.spec, setup.cfg, startup)
+        checkpoint = checkpoints.save(str(tmp_path), setup.programs, step=2, keep=1)
+    startup, generate_step, _ = build_inference(setup.cfg, setup.spec)
     exe = paddle.static.Executor(paddle.CPUPlace())
     with paddle.static.scope_guard(paddle.static.Scope()):
         exe.run(startup)
-        load_state(checkpoint, generate_step.program)
+        checkpoints.load_inference_state(checkpoint, generate_step.program)
         np.testing.assert_array_equal(generate(exe, generate_step, setup.latent), expected)
 
 
-def op_names(step):
-    return {op.name() for op in step.program.global_block().ops}
+def parameter_name(value):
+    op = value.get_defining_op()
+    return op.attrs()["parameter_name"] if op is not None and op.name() == "builtin.parameter" else None
 
 
-def test_programs_hold_only_their_own_work(setup):
+def parameters_read(program):
+    """The names of the parameters the program's ops read."""
+    return {parameter_name(v) for op in program.global_block().ops for v in op.operands_source()} - {None}
+
+
+def test_the_d_step_holds_no_generator_and_the_g_step_no_gradient_of_d(setup):
     p = setup.programs
+    read = parameters_read(p.d_step.program)
+    assert any(n.startswith("D_") for n in read) and not any(n.startswith("G_") for n in read), "the D step runs G"
     assert not any(n.startswith("G_") for n in (v.name for v in p.d_step.program.global_block().all_parameters()))
-    assert "pd_op.conv2d_transpose" not in op_names(p.d_step)  # no copy of G in the D step
     gen_params = {v.name for v in p.generate.program.global_block().all_parameters()}
     assert gen_params and all(n.startswith("G_") for n in gen_params)
-    assert not {n for n in op_names(p.generate) if "adam" in n or n.endswith("_grad")}
-    d_grads_in_gq = [n for n in op_names(p.gq_step) if "adam" in n]
-    assert d_grads_in_gq  # G and Q are optimised there
+    ops = [op.name() for op in p.generate.program.global_block().ops]
+    assert not [n for n in ops if "adam" in n or n.endswith("_grad")], "the generate program trains"
+    # The G+Q step's gradient ops never produce a gradient for D's weights: each custom convolution's
+    # gradient op is told to skip the weight's, and Adam updates no D parameter.
+    conv_grads = [
+        op for op in p.gq_step.program.global_block().ops if op.name().startswith("custom_op.batched_conv2d_grad")
+    ]
+    assert conv_grads and all(not op.attrs()["weight_grad"] for op in conv_grads)
+    adam = [op for op in p.gq_step.program.global_block().ops if "adam" in op.name()]
+    updated = {parameter_name(op.operands_source()[0]) for op in adam}
+    assert updated and not any(n.startswith("D_") for n in updated) and any(n.startswith("G_") for n in updated)
+
+
+def one_gq_step(cfg, step=0):
+    s = Setup(cfg)
+    before = s.values()
+    s.gq_step(step)
+    return before, s.values()
+
+
+def test_gan_baseline_keeps_l_i_out_of_g_but_trains_q():
+    base_before, baseline = one_gq_step(TrainConfig(gan_baseline=True))
+    _, no_info = one_gq_step(TrainConfig(lambda_cat=0.0, lambda_cont=0.0))
+    _, infogan = one_gq_step(TrainConfig(li_warmup=0))
+    g_names = trainable(baseline, "G_")
+    for name in g_names:  # G moved exactly as by the GAN loss alone
+        np.testing.assert_array_equal(baseline[name], no_info[name])
+    assert any(not np.array_equal(infogan[n], baseline[n]) for n in g_names)
+    assert trainable(base_before, "Q_") <= changed(base_before, baseline)
+
+
+def test_li_warmup_grows_l_i_in_g_from_none_to_all():
+    _, no_info = one_gq_step(TrainConfig(lambda_cat=0.0, lambda_cont=0.0))
+    _, infogan = one_gq_step(TrainConfig(li_warmup=0))
+    warmup = TrainConfig(li_warmup=100)
+    first, halfway, after = (one_gq_step(warmup, step)[1] for step in (0, 50, 100))
+    g_names = trainable(infogan, "G_")
+    for name in g_names:
+        np.testing.assert_array_equal(first[name], no_info[name])  # step 0: G as by the GAN loss alone
+        np.testing.assert_array_equal(after[name], infogan[name])  # from step 100: the whole of L_I
+    assert any(not np.array_equal(halfway[n], first[n]) and not np.array_equal(halfway[n], after[n]) for n in g_names)
+    for name in trainable(infogan, "Q_"):  # Q learns from L_I whatever the share
+        np.testing.assert_array_equal(first[name], infogan[name])
+
+
+def test_mlp_architecture_programs():
+    s = Setup(TrainConfig(arch="mlp"))
+    names = s.names()
+    assert "G_mlp1.w" in names and "D_mlp1.w" in names and not any("conv" in n for n in names)
+    fake = s.gq_step()[0]
+    assert fake.shape == (8, 1, 28, 28)
+    assert np.isfinite(s.d_step(fake)[0])
+
+
+def test_the_moving_averages_follow_their_closed_form_and_inference_reads_them():
+    from infogan.nets import AVERAGE
+
+    s = Setup(TrainConfig(li_warmup=0, ema=0.9))
+    names = [p.name for p in s.programs.ema.program.global_block().all_parameters() if p.name.startswith(AVERAGE)]
+    assert names and all(n[1:] in s.names() for n in names)
+    before = {n: np.array(s.scope.find_var(n).get_tensor()) for n in names}
+    trained = s.values()
+    s.run(s.programs.ema, {"ema_decay": np.full([1], 0.25, "float32")}, [])
+    for name in names:  # E <- 0.25 E + 0.75 P
+        after = np.array(s.scope.find_var(name).get_tensor())
+        np.testing.assert_allclose(after, 0.25 * before[name] + 0.75 * trained[name[1:]], rtol=1e-5, atol=1e-6)
+    s.run(s.programs.ema, {"ema_decay": np.zeros([1], "float32")}, [])
+    reading = {
+        p.name
+        for step in (s.programs.generate, s.programs.encode)
+        for p in step.program.global_block().all_parameters()
+    }
+    assert reading == set(names)  # the inference programs read the averages only
+    np.testing.assert_allclose(s.generate(), s.generate(), atol=0)
+    plain = Setup(TrainConfig(li_warmup=0, ema=0.0))
+    np.testing.assert_allclose(s.generate(), plain.generate(), atol=1e-5)  # averages = weights: the same images
+
+
+def test_cosine_decay_sets_each_steps_learning_rates():
+    cfg = TrainConfig(li_warmup=0, lr_decay="cosine")
+    assert [cfg.lr_factor(step, 100) for step in (0, 50, 100)] == pytest.approx([1.0, 0.5, 0.0], abs=1e-12)
+    assert TrainConfig().lr_factor(77, 100) == 1.0
+    s = Setup(cfg)
+    s.step.total = 100
+    with paddle.static.scope_guard(s.scope):
+        s.step._schedule(50)
+        rates = {name: float(np.array(s.scope.find_var(name).get_tensor())) for name, _ in s.step.rates}
+    assert len(rates) == 2
+    assert sorted(rates.values()) == pytest.approx([0.5 * cfg.lr_d, 0.5 * cfg.lr_g])
+
+
+def test_spectral_norm_divides_ds_weights_by_their_largest_singular_value():
+    s = Setup(TrainConfig(li_warmup=0, lambda_real=0.0, spectral_norm=True))
+    vectors = [n for n in s.names() if n.endswith(".u")]
+    assert sorted(vectors) == ["D_conv1.u", "D_conv2.u", "D_fc3.u", "D_out.u"]
+    fake = s.generate()
+    before = s.values()
+    for _ in range(30):  # power iteration: u moves towards W's leading singular vector, one step a D step
+        s.d_step(fake)
+    after = s.values()
+    assert all(not np.array_equal(before[n], after[n]) for n in vectors)
+    weight = after["D_fc3.w"]  # Linear: [in, out], u over the rows
+    u = after["D_fc3.u"] / np.linalg.norm(after["D_fc3.u"])
+    v = u @ weight / np.linalg.norm(u @ weight)
+    estimate = u @ weight @ v
+    assert estimate == pytest.approx(np.linalg.svd(weight, compute_uv=False)[0], rel=0.02)

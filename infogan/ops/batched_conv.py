@@ -1,10 +1,10 @@
-"""The convolutions of the networks on the CPU, each pass one matrix product over the whole batch
-(csrc/batched_conv.cc says why): Paddle C++ operators with their gradients, built with the machine's C++
+"""The networks' convolutions on the CPU, each pass one matrix product over the whole batch
+(batched_conv.cc says why): Paddle C++ operators with their gradients, built with the machine's C++
 compiler at first use and cached, so later runs load them in about a second.
 
-`ops()` gives the built module, or None where the layers should use Paddle's own kernels: on a GPU (the
-operators run on the CPU only), when INFOGAN_BATCHED_CONV=0 (scripts/benchmark.py compares both), or
-when the build fails (no C++ compiler): then with a one-line warning, once, since training still works, only slower.
+`ops()` gives the built module, or None where the layers must use Paddle's own kernels: on a GPU (the
+operators run on the CPU only), or when the build fails (no C++ compiler): then with a one-line warning,
+once, since training still works, only slower.
 """
 
 import contextlib
@@ -14,11 +14,11 @@ import sys
 
 import paddle
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "batched_conv.cc")
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "batched_conv.cc")
 
 
 def ops():
-    if os.environ.get("INFOGAN_BATCHED_CONV") == "0" or not paddle.get_device().startswith("cpu"):
+    if not paddle.get_device().startswith("cpu"):
         return None
     return _built()
 

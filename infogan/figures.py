@@ -1,33 +1,48 @@
-"""PNG figures: image grids with labelled rows and columns, and training curves."""
+"""PNG figures: image grids with labelled rows and columns, training curves, confusion matrices.
 
-import math
+matplotlib is imported when a figure is drawn, with its file-only backend, so importing this module
+changes nothing.
+"""
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from infogan.files import atomic_path  # noqa: E402
+from infogan.files import atomic_path
 
 CELL_INCHES = 0.55
 
 
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def tile(images, pad=1):
-    """[R, C, H, W] images -> one [R*(H+pad)-pad, C*(W+pad)-pad] array, separated by white lines."""
-    rows, cols, h, w = images.shape
-    canvas = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad), dtype=np.float32)
+    """[R, C, ch, H, W] images in [0, 1] -> one [R*(H+pad)-pad, C*(W+pad)-pad, ch] array, white between."""
+    rows, cols, channels, h, w = images.shape
+    canvas = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad, channels), dtype=np.float32)
     for r in range(rows):
         for c in range(cols):
-            canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = images[r, c]
+            canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = images[r, c].transpose(
+                1, 2, 0
+            )
     return canvas
 
 
 def save_grid(images, path, title, row_labels=None, col_labels=None, xlabel=None, ylabel=None):
-    """Draws [R, C, H, W] images in [0, 1] as one labelled grid and writes it to `path` as PNG."""
-    rows, cols, h, w = images.shape
+    """Draws [R, C, ch, H, W] images in [0, 1] as one labelled grid and writes it to `path` as PNG. Grey
+    images are drawn dark on white (1 - value), as digits on paper; colour images as they are."""
+    rows, cols, channels, h, w = images.shape
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(cols * CELL_INCHES + 1.2, rows * CELL_INCHES + 1.0))
-    ax.imshow(1.0 - tile(images), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    canvas = tile(np.clip(images, 0.0, 1.0))
+    if channels == 1:
+        ax.imshow(1.0 - canvas[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        ax.imshow(canvas, interpolation="nearest")
     centres = lambda n, size: [i * (size + 1) + size / 2 - 0.5 for i in range(n)]  # noqa: E731
     ax.set_yticks(centres(rows, h), row_labels if row_labels is not None else [""] * rows)
     ax.set_xticks(centres(cols, w), col_labels if col_labels is not None else [""] * cols)
@@ -40,9 +55,10 @@ def save_grid(images, path, title, row_labels=None, col_labels=None, xlabel=None
     _save(fig, path)
 
 
-def plot_curves(records, path, categories):
-    """Losses, D's outputs, both L_I terms (and the clustering term) and held-out accuracy against the step,
-    from the run's log."""
+def plot_curves(records, path, cat_entropy):
+    """Losses, D's outputs, the L_I terms (and the clustering term) and validation accuracy against the
+    step, from the run's log."""
+    plt = _pyplot()
     steps = [r["step"] for r in records]
     fig, axes = plt.subplots(1, 4, figsize=(20, 4))
     for key in ("d_loss", "g_loss"):
@@ -56,12 +72,13 @@ def plot_curves(records, path, categories):
     axes[2].plot(steps, [r["L_I_cont"] for r in records], label="L_I continuous")
     if "I_real" in records[-1]:
         axes[2].plot(steps, [r["I_real"] for r in records], label="I(c; c') on real images (clustering term)")
-    axes[2].axhline(math.log(categories), color="gray", ls="--", lw=1, label=f"H(c_cat) = ln {categories}")
+    if cat_entropy:
+        axes[2].axhline(cat_entropy, color="gray", ls="--", lw=1, label=f"H(c_cat) = {cat_entropy:.3f}")
     axes[2].set_title("L_I (nats; log Q(c|x) + H(c))")
     evaluated = [r for r in records if "accuracy" in r]
     axes[3].plot([r["step"] for r in evaluated], [r["accuracy"] for r in evaluated], "o-", label="accuracy")
     axes[3].set_ylim(0, 1)
-    axes[3].set_title("Q's unsupervised accuracy, held-out images")
+    axes[3].set_title("Q's unsupervised accuracy, validation images")
     for ax in axes:
         ax.set_xlabel("iteration")
         ax.legend(fontsize=8)
@@ -71,13 +88,17 @@ def plot_curves(records, path, categories):
 
 
 def _save(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    plt = _pyplot()
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(fig)
 
 
-def plot_confusion(counts, category_to_label, acc, path):
+def plot_confusion(counts, category_to_label, acc, path, title="Unsupervised classification by Q"):
     """counts[category, label], rows ordered by the label each category was mapped to."""
+    plt = _pyplot()
     order = sorted(range(len(counts)), key=lambda c: category_to_label.get(c, len(counts)))
     fig, ax = plt.subplots(figsize=(7, 6))
     shown = counts[order]
@@ -88,23 +109,22 @@ def plot_confusion(counts, category_to_label, acc, path):
     ax.set_xticks(range(counts.shape[1]), range(counts.shape[1]))
     ax.set_xlabel("true label")
     ax.set_ylabel("Q's category -> mapped label")
-    ax.set_title(f"Unsupervised classification by Q: accuracy {acc:.1%}")
+    ax.set_title(f"{title}: accuracy {acc:.1%}")
     fig.tight_layout()
     _save(fig, path)
 
 
-def plot_runs(runs, path, categories):
-    """Overlays several runs' categorical L_I (and held-out accuracy, where logged) against the iteration."""
+def plot_runs(runs, path, cat_entropy):
+    """Overlays several runs' categorical L_I (and validation accuracy, where logged) against the step."""
+    plt = _pyplot()
     fig, (ax_li, ax_acc) = plt.subplots(1, 2, figsize=(13, 4.5))
     for label, records in runs:
         ax_li.plot([r["step"] for r in records], [r["L_I_cat"] for r in records], label=label)
         evaluated = [r for r in records if "accuracy" in r]
         ax_acc.plot([r["step"] for r in evaluated], [r["accuracy"] for r in evaluated], "o-", label=label)
-    ax_li.axhline(
-        math.log(categories), color="gray", ls="--", lw=1, label=f"H(c) = ln {categories} = {math.log(categories):.3f}"
-    )
+    ax_li.axhline(cat_entropy, color="gray", ls="--", lw=1, label=f"H(c) = {cat_entropy:.3f} nats")
     ax_li.set_title("categorical L_I = E[log Q(c|x)] + H(c), nats")
-    ax_acc.set_title("Q's unsupervised accuracy on held-out images")
+    ax_acc.set_title("Q's unsupervised accuracy on validation images")
     ax_acc.set_ylim(0, 1)
     for ax in (ax_li, ax_acc):
         ax.set_xlabel("iteration")

@@ -1,8 +1,8 @@
 // 2-D convolution and transposed convolution for the CPU, the whole batch as ONE matrix product.
 //
 // Paddle 3.3's CPU kernels unfold and multiply image by image: for D's conv2 (64 -> 128 channels,
-// 14x14 -> 7x7) that is 64 products of 49 columns each, at half the rate of one product of 64 x 49
-// columns. Here each pass unfolds the whole batch (im2col) into a [channels x k x k, batch x positions]
+// 14x14 -> 7x7) that is 64 products of 49 columns each, much slower than one product of 64 x 49 columns
+// (docs/performance.md). Here each pass unfolds the whole batch (im2col) into a [channels x k x k, batch x positions]
 // matrix and makes one cblas_sgemm call into MKL, the library Paddle itself uses (MKL_NUM_THREADS sets its
 // threads); the unfolding and its adjoint run on OpenMP threads (OMP_NUM_THREADS). A transposed
 // convolution is the input gradient of the convolution it transposes, so the same three products serve
@@ -31,8 +31,8 @@ int64_t deconv_side(int64_t in, int64_t kernel, int64_t stride, int64_t padding)
 }
 
 // Scratch memory, one buffer per role, kept by each thread and only ever grown. The unfolded batch is tens of
-// MB (51 MB for D's conv2 at batch 128): fresh from malloc, glibc maps such blocks from the kernel and
-// faults them in page by page on every call, which made a training step at batch 128 some 15% slower.
+// MB: fresh from malloc, glibc maps such blocks from the kernel and faults them in page by page on every
+// call, a cost that grows with the batch (docs/performance.md).
 enum Scratch { kUnfolded, kChannelRows, kProduct, kScratchRoles };
 
 float* scratch(Scratch role, int64_t size) {

@@ -1,0 +1,1 @@
+"""Benchmarks of the project, outside the library: `python -m benchmarks.train_step --help`."""

@@ -1,0 +1,227 @@
+"""Use a trained model from Python: `model = infogan.load(PATH)`, where PATH is a run directory (its latest
+checkpoint) or a folder written by scripts/export.py.
+
+    model = infogan.load("outputs/mnist-20261130-120000")
+    images = model.generate(categorical=[3], continuous=[0.5, -1.0], seed=0)   # [1, C, H, W] in [0, 1]
+    probs = model.encode(images)["categorical"][0]                             # Q's guess of the code
+    grid = model.traverse("cont1", steps=9)                                    # [H, W, C] in [0, 1]
+
+Each model keeps its parameters in a Paddle scope (or predictor) of its own, so several can be loaded in
+one process; calls leave Paddle's global mode as they found it, and are safe from several threads.
+"""
+
+import contextlib
+import json
+import os
+import threading
+
+import numpy as np
+
+from infogan import InfoGANError
+from infogan.latent import LatentSpec
+
+EXPORT_DESCRIPTION = "latent.json"
+
+
+def load(path, device="cpu"):
+    """A trained model from a run directory or an exported folder."""
+    if os.path.isfile(os.path.join(path, EXPORT_DESCRIPTION)):
+        return Model(_ExportedBackend(path), path)
+    return Model(_RunBackend(path, device), path)
+
+
+@contextlib.contextmanager
+def static_mode():
+    """Paddle's static mode within the block, in this thread only, and whatever mode it was in afterwards.
+    (paddle.enable_static() does nothing in a thread other than the first: Paddle keeps the mode per
+    thread, and only this guard sets it there.)"""
+    from paddle.base.framework import _dygraph_guard
+
+    with _dygraph_guard(None):
+        yield
+
+
+class Model:
+    """A trained InfoGAN: its latent spec, and G and Q as functions of numpy arrays."""
+
+    def __init__(self, backend, path):
+        self.backend, self.path = backend, path
+        self.spec = backend.spec
+        self.image_shape = tuple(backend.image_shape)
+        self.value_range = tuple(backend.value_range)
+        self._lock = threading.Lock()
+
+    @property
+    def codes(self):
+        """The names of the codes, as traverse() and the explorer call them: cat1.., cont1.."""
+        return [f"cat{i + 1}" for i in range(len(self.spec.cat))] + [f"cont{j + 1}" for j in range(self.spec.cont_dim)]
+
+    def latent(self, categorical=None, continuous=None, noise=None, seed=None, n=None):
+        """The generator's inputs: what is given, and the rest drawn from the prior (seeded by `seed`).
+        `categorical`: one value per categorical code (or an array [N, codes] of values);
+        `continuous`: one value per continuous code (or [N, codes]); `noise`: [noise_dim] or [N, noise_dim]."""
+        given = [np.atleast_2d(np.asarray(x)) for x in (categorical, continuous, noise) if x is not None]
+        n = n or max([len(x) for x in given], default=1)
+        drawn = self.spec.sample(np.random.default_rng(seed), n)
+        if noise is not None:
+            drawn["z"] = self._rows(noise, n, self.spec.noise.dim, "noise").astype("float32")
+        if categorical is not None:
+            values = self._rows(categorical, n, len(self.spec.cat), "categorical").astype(int)
+            blocks = []
+            for i, code in enumerate(self.spec.cat):
+                if values[:, i].min() < 0 or values[:, i].max() >= code.dim:
+                    raise InfoGANError(
+                        f"categorical code {i + 1} takes values 0 to {code.dim - 1}, not {values[:, i].tolist()}"
+                    )
+                blocks.append(np.eye(code.dim, dtype="float32")[values[:, i]])
+            drawn["c_cat"] = np.concatenate(blocks, axis=1)
+        if continuous is not None:
+            drawn["c_cont"] = self._rows(continuous, n, self.spec.cont_dim, "continuous").astype("float32")
+        return drawn
+
+    @staticmethod
+    def _rows(values, n, width, what):
+        array = np.atleast_2d(np.asarray(values, dtype="float64"))
+        if array.shape[1] != width:
+            raise InfoGANError(f"{what} needs {width} value(s) per image, not {array.shape[1]}")
+        if len(array) not in (1, n):
+            raise InfoGANError(f"{what} gives {len(array)} rows for {n} images")
+        if not np.isfinite(array).all():
+            raise InfoGANError(f"{what} values must be finite numbers")
+        return np.repeat(array, n, axis=0) if len(array) == 1 else array
+
+    def generate(self, categorical=None, continuous=None, noise=None, seed=None, n=None):
+        """Images [N, C, H, W] in [0, 1] for the codes given (the rest from the prior)."""
+        latent = self.latent(categorical, continuous, noise, seed, n)
+        with self._lock:
+            images = self.backend.generate(latent)
+        low, high = self.value_range
+        return np.clip((images - low) / (high - low), 0.0, 1.0).astype("float32")
+
+    def encode(self, images):
+        """Q's predictions for images [N, C, H, W] (or [N, H, W] when grey) in [0, 1]: the probabilities of
+        each categorical code's values, and the continuous codes' means."""
+        images = np.asarray(images, dtype="float32")
+        if images.ndim == 3 and self.image_shape[0] == 1:
+            images = images[:, None]
+        if images.shape[1:] != self.image_shape:
+            raise InfoGANError(f"images must be [N, {', '.join(map(str, self.image_shape))}], not {list(images.shape)}")
+        low, high = self.value_range
+        with self._lock:
+            out = self.backend.encode(images * (high - low) + low)
+        blocks = np.cumsum([code.dim for code in self.spec.cat])[:-1]
+        categorical = np.split(out["cat_probs"], blocks, axis=1) if self.spec.cat else []
+        return {"categorical": categorical, "continuous": out.get("cont_mean")}
+
+    def sweep(self, code, steps=9, span=2.0, categorical=None, continuous=None, noise=None, seed=None):
+        """Images [steps or K, C, H, W] along one code (`cat2`, `cont1`, ...), the others as given."""
+        kind, index = self._code(code)
+        base = self.latent(categorical, continuous, noise, seed)
+        if kind == "cat":
+            k = self.spec.cat[index].dim
+            latent = {name: np.repeat(value, k, axis=0) for name, value in base.items()}
+            start = sum(c.dim for c in self.spec.cat[:index])
+            latent["c_cat"][:, start : start + k] = np.eye(k, dtype="float32")
+        else:
+            latent = {name: np.repeat(value, steps, axis=0) for name, value in base.items()}
+            latent["c_cont"][:, index] = np.linspace(-span, span, steps, dtype="float32")
+        with self._lock:
+            images = self.backend.generate(latent)
+        low, high = self.value_range
+        return np.clip((images - low) / (high - low), 0.0, 1.0).astype("float32")
+
+    def traverse(self, code, steps=9, span=2.0, rows=5, seed=0):
+        """A grid [H', W', C] in [0, 1]: each row sweeps `code` from a different draw of everything else."""
+        from infogan.figures import tile
+
+        rng = np.random.default_rng(seed)
+        strips = [self.sweep(code, steps, span, seed=int(rng.integers(2**31))) for _ in range(rows)]
+        return tile(np.stack(strips))
+
+    def _code(self, code):
+        for kind, count in (("cat", len(self.spec.cat)), ("cont", self.spec.cont_dim)):
+            if isinstance(code, str) and code.startswith(kind) and code[len(kind) :].isdigit():
+                index = int(code[len(kind) :]) - 1
+                if 0 <= index < count:
+                    return kind, index
+        raise InfoGANError(f"unknown code {code!r}: this model has {', '.join(self.codes) or 'no codes'}")
+
+
+class _RunBackend:
+    """A run directory: its inference Programs, built in a scope of their own, with its latest checkpoint."""
+
+    def __init__(self, run_dir, device):
+        import paddle
+
+        from infogan.checkpoints import latest, load_inference_state
+        from infogan.config import read_config
+        from infogan.device import place
+        from infogan.nets import NetSpec
+        from infogan.programs import build_inference
+
+        cfg = read_config(run_dir)
+        self.spec = LatentSpec.from_config(cfg)
+        self.image_shape = cfg.image_shape
+        self.value_range = NetSpec.from_config(cfg, self.spec).value_range
+        checkpoint = latest(run_dir)
+        with static_mode():
+            self.scope = paddle.static.Scope()
+            self.exe = paddle.static.Executor(place(device))
+            startup, self.generate_step, self.encode_step = build_inference(cfg, self.spec)
+            with paddle.static.scope_guard(self.scope):
+                self.exe.run(startup)
+                load_inference_state(checkpoint, self.generate_step.program)
+                load_inference_state(checkpoint, self.encode_step.program)
+
+    def _run(self, step, feed, names):
+        import paddle
+
+        with static_mode(), paddle.static.scope_guard(self.scope):
+            values = self.exe.run(step.program, feed=feed, fetch_list=[step.fetches[n] for n in names])
+        return dict(zip(names, values, strict=True))
+
+    def generate(self, latent):
+        return self._run(self.generate_step, latent, ["images"])["images"]
+
+    def encode(self, images):
+        return self._run(self.encode_step, {"images": images}, list(self.encode_step.fetches))
+
+
+class _ExportedBackend:
+    """A folder written by scripts/export.py, run by Paddle Inference predictors."""
+
+    def __init__(self, folder):
+        with open(os.path.join(folder, EXPORT_DESCRIPTION)) as f:
+            self.description = json.load(f)
+        d = self.description
+        self.spec = LatentSpec(d["noise"]["dim"], [c["values"] for c in d["categorical"]], d["continuous"]["count"])
+        self.image_shape = d["image"]["shape"]
+        self.value_range = d["image"]["value_range"]
+        self.generator = _predictor(folder, d["generator"])
+        self.encoder = _predictor(folder, d["encoder"])
+
+    def generate(self, latent):
+        return _predict(self.generator, self.description["generator"], latent)["images"]
+
+    def encode(self, images):
+        return _predict(self.encoder, self.description["encoder"], {"images": images})
+
+
+def _predictor(folder, model):
+    import paddle.inference as inference
+
+    config = inference.Config(os.path.join(folder, model["model"]), os.path.join(folder, model["params"]))
+    config.disable_glog_info()
+    config.disable_gpu()
+    config.disable_onednn()  # its conv + bias + leaky-ReLU fusion crashes on the encoder (Paddle 3.3.1)
+    return inference.create_predictor(config)
+
+
+def _predict(predictor, model, feed):
+    for name in predictor.get_input_names():
+        handle = predictor.get_input_handle(name)
+        handle.reshape(feed[name].shape)
+        handle.copy_from_cpu(np.ascontiguousarray(feed[name], dtype="float32"))
+    predictor.run()
+    names = predictor.get_output_names()
+    return {role: predictor.get_output_handle(names[i]).copy_to_cpu() for i, role in enumerate(model["outputs"])}

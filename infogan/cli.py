@@ -1,0 +1,71 @@
+"""What the scripts share: argument parsers whose mistakes are one line, the training flags built from
+TrainConfig's fields, and `run`, which applies the thread settings before Paddle is imported and turns a
+user's mistake (InfoGANError) into one `error:` line and an exit status."""
+
+import argparse
+import dataclasses
+import sys
+import types
+import typing
+import warnings
+
+from infogan import InfoGANError
+from infogan.config import TrainConfig, flag
+from infogan.device import apply_thread_settings
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line and a hint to --help instead of the whole usage."""
+
+    def __init__(self, doc, **kwargs):
+        super().__init__(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+        self.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def add_config_flags(parser):
+    """One flag per TrainConfig field, with its help and default; only the flags given reach the result."""
+    defaults = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        meta, default = f.metadata, getattr(defaults, f.name)
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
+        help_text = meta["help"] + (f" (default {shown})" if default not in (None, False) else "")
+        kind = _base_type(f.type)
+        options = {"help": help_text, "default": argparse.SUPPRESS}
+        if kind is bool:
+            parser.add_argument(flag(f.name), action="store_true", **options)
+            continue
+        if kind is list:
+            options.update(nargs="*", type=int)
+        else:
+            options["type"] = kind
+        if meta["choices"]:
+            options["metavar"] = "{" + ",".join(meta["choices"]) + "}"
+        elif meta["metavar"]:
+            options["metavar"] = meta["metavar"]
+        parser.add_argument(flag(f.name), **options)
+
+
+def _base_type(annotation):
+    """int for `int | None`, list for `list[int]`, and so on."""
+    if isinstance(annotation, types.UnionType):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return typing.get_origin(annotation) or annotation
+
+
+def run(main, args):
+    """Calls main(args) with the thread settings applied and Paddle's import noise silenced; an
+    InfoGANError becomes `error: ...` on stderr and its exit status (--debug: the traceback)."""
+    apply_thread_settings()
+    for message in ("No ccache found", "Tensor do not have 'place' interface"):
+        warnings.filterwarnings("ignore", message=message)
+    debug = vars(args).pop("debug", False)
+    try:
+        return main(args)
+    except InfoGANError as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)

@@ -1,0 +1,148 @@
+"""Folders of images: CelebA's aligned faces (`--dataset celeba`) and any folder of PNG or JPEG files
+(`--dataset folder`), decoded once into a cached uint8 array.
+
+Each image is cropped to a centred square and resized to --image-size: for CelebA the square is 108/178
+of the image's width, the usual crop of the aligned faces, computed from each image's own size so that
+the official 178x218 images and a half-size copy give the same framing; for a folder, the largest centred
+square. The first run decodes every file (with a progress bar) and caches the array under
+~/.cache/infogan/images/, keyed by the folder, its files' names, sizes and times, and the settings; later
+runs load the cache. Neither has labels: a fixed part is held out for validation (grids, not accuracy).
+"""
+
+import concurrent.futures
+import functools
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+
+from infogan import InfoGANError
+from infogan.data.dataset import holding_out
+
+EXTENSIONS = (".png", ".jpg", ".jpeg")
+CELEBA_CROP = 108 / 178  # of the width: the face, as the DCGAN and InfoGAN reproductions crop the aligned set
+CACHE_VERSION = 1
+
+
+def cache_home():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "infogan", "images")
+
+
+def list_images(folder):
+    """Every PNG and JPEG under `folder`, recursively, sorted."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        found += [os.path.join(root, n) for n in sorted(names) if n.lower().endswith(EXTENSIONS)]
+    return found
+
+
+def crop_box(width, height, kind):
+    """The centred square (left, top, right, bottom) that is cropped, in the image's own pixels."""
+    side = width * CELEBA_CROP if kind == "celeba" else min(width, height)
+    left, top = (width - side) / 2, (height - side) / 2
+    return (left, top, left + side, top + side)
+
+
+def decode(path, size, channels, kind):
+    """One image as uint8 [channels, size, size]."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            box = crop_box(image.width, image.height, kind)
+            image = image.resize((size, size), Image.Resampling.LANCZOS, box=box)
+            array = np.asarray(image, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        raise InfoGANError(f"cannot read image {path}: {e}; remove it from the folder or replace it") from None
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
+def _decode_chunk(paths, size, channels, kind):
+    return np.stack([decode(p, size, channels, kind) for p in paths])
+
+
+def decode_all(paths, size, channels, kind, what):
+    """Every image, decoded on every core, with a progress bar."""
+    from tqdm import tqdm
+
+    chunks = [paths[i : i + 256] for i in range(0, len(paths), 256)]
+    work = functools.partial(_decode_chunk, size=size, channels=channels, kind=kind)
+    out = []
+    with tqdm(total=len(paths), desc=f"decoding {what}", unit="image", file=sys.stderr) as progress:
+        if len(chunks) == 1:
+            out.append(work(paths))
+        else:
+            # Threads, not processes: Pillow's decoders release the GIL, and nothing is forked from a parent
+            # that may already run Paddle's threads.
+            with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+                for images in pool.map(work, chunks):
+                    out.append(images)
+                    progress.update(len(images))
+        progress.n = len(paths)
+    return np.concatenate(out)
+
+
+def load_folder(folder, size, channels, kind):
+    """uint8 [N, channels, size, size] of every image under `folder`, from the cache when it is current."""
+    paths = list_images(folder)
+    if not paths:
+        raise InfoGANError(f"{folder} holds no PNG or JPEG images (searched recursively)")
+    stats = [(os.path.relpath(p, folder), os.path.getsize(p), int(os.path.getmtime(p))) for p in paths]
+    key = json.dumps([CACHE_VERSION, os.path.abspath(folder), size, channels, kind, stats]).encode()
+    cached = os.path.join(cache_home(), hashlib.sha1(key).hexdigest() + ".npy")
+    if os.path.isfile(cached):
+        try:
+            images = np.load(cached)
+            if images.shape == (len(paths), channels, size, size):
+                return images
+        except (OSError, ValueError):
+            pass  # a damaged cache is decoded again
+    images = decode_all(paths, size, channels, kind, f"{len(paths)} images of {folder}")
+    _save_cache(cached, images)
+    return images
+
+
+def _save_cache(path, images):
+    """The cache is a convenience: failing to write it only costs the next run a decode."""
+    from infogan.files import atomic_path
+
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, images)
+    except (OSError, InfoGANError) as e:
+        print(
+            f"warning: the decoded images could not be cached ({e}): the next run decodes them again", file=sys.stderr
+        )
+
+
+def celeba_folder(data_dir):
+    if data_dir is None:
+        raise InfoGANError(
+            "--dataset celeba needs --data-dir: the folder holding img_align_celeba/ (CelebA's aligned faces, "
+            "from its official page; the download needs a sign-in, so it is not automatic)"
+        )
+    if not os.path.isdir(data_dir):
+        raise InfoGANError(f"--data-dir {data_dir} does not exist: give the folder holding img_align_celeba/")
+    inner = os.path.join(data_dir, "img_align_celeba")
+    return inner if os.path.isdir(inner) else data_dir
+
+
+def load(kind, data_dir, size, channels, val_size):
+    """CelebA (kind "celeba") or any folder of images (kind "folder"), with a fixed validation part."""
+    if kind == "celeba":
+        folder = celeba_folder(data_dir)
+    else:
+        if data_dir is None:
+            raise InfoGANError("--dataset folder needs --data-dir: the folder of your images (PNG or JPEG)")
+        if not os.path.isdir(data_dir):
+            raise InfoGANError(f"--data-dir {data_dir} does not exist: give the folder of your images")
+        folder = data_dir
+    images = load_folder(folder, size, channels, kind)
+    source = f"{kind} from {folder}: {len(images)} images at {size}x{size}, {'grey' if channels == 1 else 'colour'}"
+    return holding_out(images, None, val_size, source, "the images")

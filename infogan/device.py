@@ -1,0 +1,72 @@
+"""Where programs run: the thread settings of the CPU, and the Executor on the place a run asks for.
+
+Paddle reads its thread and executor settings once, when it is imported, so `apply_thread_settings` must
+run before `import paddle`: the scripts call it first thing (infogan.cli). A variable already set in the
+environment wins, so a user can choose another value; INFOGAN_THREAD_ENV=0 sets none of them.
+docs/performance.md measures each choice.
+"""
+
+import os
+
+from infogan import InfoGANError
+
+
+def thread_settings():
+    """The CPU thread and executor settings measured fastest on the project's machines. Ranks of a
+    data-parallel launch on one machine share its cores (its launcher sets OMP_NUM_THREADS=1 itself)."""
+    cores = max(1, (os.cpu_count() or 1) // int(os.environ.get("PADDLE_LOCAL_SIZE", "1")))
+    settings = {
+        # OMP_NUM_THREADS is left unset: GNU OpenMP (Paddle's own kernels, the batched convolutions'
+        # unfolding) then takes every core, without the warning Paddle prints when it is set above 1.
+        "MKL_NUM_THREADS": str(cores),  # the matrix products: every core (of this rank's share)
+        "OMP_WAIT_POLICY": "PASSIVE",  # idle OpenMP threads sleep: spinning, they take the cores from MKL
+        "FLAGS_new_executor_serial_run": "1",  # one executor thread; MKL's threads do the parallel work
+        "GLOG_minloglevel": "2",  # Paddle's C++ info lines ("New Executor is Running") off
+    }
+    if _cpu_vendor() == "AuthenticAMD":
+        settings["MKL_DEBUG_CPU_TYPE"] = "5"  # Paddle's MKL takes a slow generic path on AMD unless told AVX2
+    return settings
+
+
+def apply_thread_settings(environ=os.environ):
+    """Sets thread_settings() where the environment does not already say otherwise; call before Paddle."""
+    if environ.get("INFOGAN_THREAD_ENV") == "0":
+        return
+    for name, value in thread_settings().items():
+        environ.setdefault(name, value)
+
+
+def _cpu_vendor():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":")[1].strip() for line in f if line.startswith("vendor_id")), None)
+    except OSError:
+        return None
+
+
+def executor(device):
+    """An Executor on the place `device` names (auto: the GPU when there is one), in static mode."""
+    import paddle
+
+    paddle.enable_static()
+    where = place(device)
+    # The layers choose their kernels by the current device (infogan.ops.batched_conv: CPU-only operators).
+    paddle.set_device(f"gpu:{where.get_device_id()}" if isinstance(where, paddle.CUDAPlace) else "cpu")
+    return paddle.static.Executor(where)
+
+
+def place(device):
+    import paddle
+
+    if device == "gpu" and not paddle.is_compiled_with_cuda():
+        raise InfoGANError(
+            "--device gpu: this PaddlePaddle build has no CUDA support; install paddlepaddle-gpu or use --device cpu"
+        )
+    has_gpu = paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+    if device == "gpu" and not has_gpu:
+        raise InfoGANError(
+            "--device gpu: no CUDA device is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES) or use --device cpu"
+        )
+    if device == "gpu" or (device == "auto" and has_gpu):
+        return paddle.CUDAPlace(int(os.environ.get("FLAGS_selected_gpus", "0").split(",")[0]))
+    return paddle.CPUPlace()

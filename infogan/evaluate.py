@@ -1,0 +1,179 @@
+"""Scoring a run: how well each of Q's categorical codes classifies labelled images it never saw labels for
+(accuracy under the best one-to-one mapping, NMI, per-label accuracy, the confusion matrix)."""
+
+import dataclasses
+import json
+import os
+import sys
+
+import numpy as np
+
+from infogan import InfoGANError
+from infogan.config import read_config
+from infogan.files import write_text
+from infogan.latent import LatentSpec
+from infogan.metrics import accuracy, contingency, nmi
+
+BATCH = 500
+
+
+def categorise(exe, encode_step, spec, images):
+    """Q's most probable value of each categorical code for each image: one array per code."""
+    if not spec.cat:
+        return []
+    fetch = [encode_step.fetches["cat_probs"]]
+    probs = np.concatenate(
+        [
+            exe.run(encode_step.program, feed={"images": images[i : i + BATCH]}, fetch_list=fetch)[0]
+            for i in range(0, len(images), BATCH)
+        ]
+    )
+    blocks = np.split(probs, np.cumsum([code.dim for code in spec.cat])[:-1], axis=1)
+    return [block.argmax(axis=1) for block in blocks]
+
+
+def score(pred, labels, categories):
+    """Accuracy under the best category -> label mapping, NMI, per-label accuracy and the confusion matrix."""
+    n_labels = int(labels.max()) + 1
+    acc, mapping = accuracy(pred, labels, categories, n_labels)
+    mapped = np.array([mapping.get(int(p), -1) for p in pred])
+    per_label = {int(k): float(np.mean(mapped[labels == k] == k)) for k in range(n_labels) if np.any(labels == k)}
+    return {
+        "accuracy": float(acc),
+        "nmi": nmi(pred, labels),
+        "per_label_accuracy": per_label,
+        "category_to_label": {int(c): int(lab) for c, lab in mapping.items()},
+        "confusion": contingency(pred, labels, categories, n_labels).tolist(),
+        "images": int(len(labels)),
+    }
+
+
+def evaluate_run(run_dir, data_dir=None, device="cpu", quality=True):
+    """Scores a run's latest checkpoint on its validation images: each categorical code's accuracy and NMI,
+    and with `quality`, its samples' quality (infogan.quality; this reads the training images too). Writes
+    metrics.json and confusion.png (of the best code) into the run directory; returns the metrics."""
+    from infogan.checkpoints import latest, load_inference_state
+    from infogan.data import load_dataset, load_validation, to_input
+    from infogan.device import executor
+    from infogan.nets import NetSpec
+    from infogan.programs import build_inference
+    from infogan.rundir import note_if_training
+
+    cfg = read_config(run_dir)
+    checkpoint = latest(run_dir)
+    note_if_training(run_dir, checkpoint)
+    spec = LatentSpec.from_config(cfg)
+    data = None
+    if quality:
+        try:
+            data = load_dataset(dataclasses.replace(cfg, data_dir=data_dir or cfg.data_dir))
+        except InfoGANError as e:  # the validation images alone (a test split by itself) still give accuracy
+            print(f"note: samples not judged, which needs the training images ({e})", file=sys.stderr)
+            quality = False
+    data = data or load_validation(cfg, data_dir)
+    if data.val_labels is None:
+        raise InfoGANError(
+            f"{cfg.dataset} images have no labels, so there is nothing to score Q's codes or the samples against: "
+            "draw the run's grids with scripts/sample.py"
+        )
+    if tuple(data.val_images.shape[1:]) != cfg.image_shape:
+        raise InfoGANError(f"the images in {data.source} are {data.val_images.shape[1:]}, the run's {cfg.image_shape}")
+    exe = executor(device)
+    startup, generate_step, encode_step = build_inference(cfg, spec)
+    exe.run(startup)
+    load_inference_state(checkpoint, encode_step.program)
+    load_inference_state(checkpoint, generate_step.program)
+    value_range = NetSpec.from_config(cfg, spec).value_range
+    metrics = {"checkpoint": os.path.basename(checkpoint), "data": f"{data.source}; validation: {data.validation}"}
+    if spec.cat:
+        images = to_input(data.val_images, value_range)
+        predictions = categorise(exe, encode_step, spec, images)
+        codes = [score(pred, data.val_labels, code.dim) for pred, code in zip(predictions, spec.cat, strict=True)]
+        best = max(range(len(codes)), key=lambda i: codes[i]["accuracy"])
+        metrics.update(codes[best], best_code=best + 1, codes=codes if len(codes) > 1 else None)
+    if quality:
+        from infogan.quality import sample_quality
+
+        metrics["sample_quality"] = sample_quality(exe, generate_step, spec, data, value_range, cfg.seed)
+    metrics["training"] = training_summary(run_dir)
+    write_text(os.path.join(run_dir, "metrics.json"), json.dumps(metrics, indent=2) + "\n")
+    if spec.cat:
+        from infogan.figures import plot_confusion
+
+        plot_confusion(
+            np.array(metrics["confusion"]),
+            metrics["category_to_label"],
+            metrics["accuracy"],
+            os.path.join(run_dir, "confusion.png"),
+            title=f"Unsupervised classification by Q's categorical code {metrics['best_code']}",
+        )
+    return metrics
+
+
+def training_summary(run_dir, target=0.95, last=200):
+    """From the run's log: the first step whose validation accuracy reached `target` and the training
+    minutes it took, and L_I's mean over the last `last` steps."""
+    from infogan.rundir import Log
+
+    records = Log(run_dir).read()
+    if not records:
+        return {}
+    reached = next((r for r in records if r.get("accuracy", 0) >= target), None)
+    tail = [r for r in records if r["step"] > records[-1]["step"] - last]
+    return {
+        "steps": records[-1]["step"],
+        f"first_step_at_{target:g}": reached["step"] if reached else None,
+        f"minutes_to_{target:g}": round(reached["elapsed_s"] / 60, 2) if reached and "elapsed_s" in reached else None,
+        "minutes": round(records[-1]["elapsed_s"] / 60, 2) if "elapsed_s" in records[-1] else None,
+        "L_I_cat_last": float(np.mean([r["L_I_cat"] for r in tail])),
+        "L_I_cont_last": float(np.mean([r["L_I_cont"] for r in tail])),
+    }
+
+
+def table(metrics):
+    """A short text table of the metrics, for the terminal."""
+    lines = [f"data: {metrics['data']}", f"checkpoint: {metrics['checkpoint']}"]
+    if "accuracy" in metrics:
+        for i, code in enumerate(metrics["codes"] or [metrics]):
+            name = f"categorical code {i + 1}: " if metrics["codes"] else ""
+            lines.append(f"{name}accuracy {code['accuracy']:.4f}   NMI {code['nmi']:.4f}   ({code['images']} images)")
+        lines += [
+            f"per label (categorical code {metrics['best_code']}):",
+            "label     " + " ".join(f"{k:>5}" for k in metrics["per_label_accuracy"]),
+            "accuracy  " + " ".join(f"{v:5.3f}" for v in metrics["per_label_accuracy"].values()),
+        ]
+    quality = metrics.get("sample_quality")
+    if quality:
+        lines.append(
+            f"samples: classifier score {quality['classifier_score']:.2f} (real images "
+            f"{quality['classifier_score_of_real_images']:.2f}), Frechet distance {quality['frechet_distance']:.2f} "
+            f"(real vs real {quality['frechet_distance_real_vs_real']:.2f}); judged by a classifier "
+            f"{quality['classifier_validation_accuracy']:.2%} right on the validation images"
+        )
+        if "code_purity" in quality:
+            lines.append(
+                f"code purity {quality['mean_code_purity']:.3f} (per value: "
+                + " ".join(f"{p:.2f}" for p in quality["code_purity"])
+                + f"), labels covered: {len(quality['labels_covered'])}"
+            )
+    reached = metrics["training"].get("first_step_at_0.95")
+    if reached:
+        lines.append(
+            f"first reached 95% validation accuracy at step {reached} ({metrics['training']['minutes_to_0.95']} min)"
+        )
+    return "\n".join(lines)
+
+
+def compare_runs(run_dirs, labels, out):
+    """Overlays the runs' categorical L_I and accuracy curves as one PNG."""
+    from infogan.figures import plot_runs
+    from infogan.rundir import read_log
+
+    labels = labels or [os.path.basename(os.path.normpath(d)) for d in run_dirs]
+    if len(labels) != len(run_dirs):
+        raise InfoGANError(f"--labels gives {len(labels)} labels for {len(run_dirs)} runs: give one per run")
+    entropies = {LatentSpec.from_config(read_config(d)).entropies()[0] for d in run_dirs}
+    if len(entropies) != 1:
+        raise InfoGANError("the runs have different categorical codes: compare like with like")
+    plot_runs([(label, read_log(d)) for label, d in zip(labels, run_dirs, strict=True)], out, entropies.pop())
+    return out

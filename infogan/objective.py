@@ -1,0 +1,112 @@
+"""What training optimises, in one place: each step's loss, the share of L_I that reaches G over time, and
+the clustering term with the augmented views it compares.
+
+    D step     min over D (and Q)   BCE(D(x), 1) + BCE(D(G(z, c)), 0)
+                                    - lambda L_I(Q on the D step's fakes)        with --q-step d or both
+                                    - lambda_real I(c; c') of Q on real views    with --lambda-real > 0
+    G+Q step   min over G (and Q)   BCE(D(G(z, c)), 1) - lambda_cat L_I(cat) - lambda_cont L_I(cont)
+               (Q with --q-step g or both; only a share li_to_g(step) of L_I's gradient reaches G)
+
+L_I = E[log Q(c | G(z, c))] (+ H(c), a constant) is the paper's variational lower bound on I(c; G(z, c));
+each latent code scores its own term (infogan.latent). The clustering term is this project's addition:
+docs/results.md says what it changes and `--lambda-real 0` turns it off.
+"""
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+import scipy.ndimage
+
+
+def bce(logits, target):
+    return F.binary_cross_entropy_with_logits(logits, paddle.full_like(logits, target))
+
+
+def minus_information(cfg, spec, loss, codes, q_out):
+    """`loss` - lambda_cat L_I(cat) - lambda_cont L_I(cont), and the two terms (without H(c))."""
+    li_cat, li_cont = spec.logli(codes, q_out)
+    return loss - cfg.lambda_cat * li_cat - cfg.lambda_cont * li_cont, {"li_cat": li_cat, "li_cont": li_cont}
+
+
+def d_step_loss(cfg, spec, real_logit, fake_logit, q_fake=None, codes=None, real_cat=None, view_cat=None):
+    """The D step's loss and its fetches. `q_fake`: Q's output on the fakes (with --q-step d or both);
+    `real_cat`, `view_cat`: Q's logits of the first categorical code for the real images and their views,
+    each view paired with its image (with --lambda-real)."""
+    d_loss = bce(real_logit, 1.0) + bce(fake_logit, 0.0)
+    fetches = {
+        "d_loss": d_loss,
+        "d_real": paddle.mean(F.sigmoid(real_logit)),
+        "d_fake": paddle.mean(F.sigmoid(fake_logit)),
+    }
+    loss = d_loss
+    if q_fake is not None:
+        loss, _ = minus_information(cfg, spec, loss, codes, q_fake)
+    if real_cat is not None:
+        fetches["info_real"] = paired_information(real_cat, view_cat)
+        loss = loss - cfg.lambda_real * fetches["info_real"]
+    return loss, fetches
+
+
+def gq_step_loss(cfg, spec, fake_logit, q_fake, codes):
+    """The G+Q step's loss (G's non-saturating GAN loss minus the weighted L_I) and its fetches."""
+    g_loss = bce(fake_logit, 1.0)
+    loss, terms = minus_information(cfg, spec, g_loss, codes, q_fake)
+    return loss, {"g_loss": g_loss, **terms}
+
+
+def li_to_g(cfg, step):
+    """The share of L_I's gradient that reaches G at `step`: none in a plain GAN (--gan-baseline) nor over
+    the first --li-delay steps, then a share growing linearly over --li-warmup steps, then all of it."""
+    ramp = step - cfg.li_delay
+    if cfg.gan_baseline or ramp < 0:
+        return 0.0
+    return min(1.0, ramp / cfg.li_warmup) if cfg.li_warmup else 1.0
+
+
+def paired_information(logits, logits_other):
+    """I(c; c') of Q's categories for two views of each image in a batch (Ji et al., IIC, 2019): the
+    joint P[k, l] = mean over the batch of q(k|x) q(l|x'), symmetrised; I = sum P log(P / (P_k P_l)).
+    At most log K, reached when Q spreads the batch evenly over the K categories, is sure of each
+    image, and gives both views of an image the same category."""
+    joint = paddle.matmul(F.softmax(logits, axis=1), F.softmax(logits_other, axis=1), transpose_x=True)
+    joint = joint + joint.T
+    joint = paddle.clip(joint / paddle.sum(joint), min=1e-12)
+    marginal_rows = paddle.sum(joint, axis=1, keepdim=True)
+    marginal_cols = paddle.sum(joint, axis=0, keepdim=True)
+    return paddle.sum(joint * (paddle.log(joint) - paddle.log(marginal_rows) - paddle.log(marginal_cols)))
+
+
+def clustering_views(cfg, real, rng, value_range=(0.0, 1.0)):
+    """The clustering term's feed `real_aug`: --views augmented views of each real image, or None without
+    the term (--lambda-real 0)."""
+    return augment(real, rng, cfg.views, background=value_range[0]) if cfg.lambda_real else None
+
+
+def augment(
+    images, rng, views=1, max_degrees=25.0, scale=(0.8, 1.2), max_shift=3.0, max_shear=0.3, thicken=0.5, background=0.0
+):
+    """`views` copies of [N, C, S, S] images, stacked copy after copy, each image turned, scaled (width and
+    height apart), sheared (slanted) and shifted at random, bilinearly resampled (`background` where the
+    image moved away), and a `thicken` share of them drawn with a bolder stroke (a 2 x 2 grey dilation):
+    views of the same digit with another slant, width, place and weight."""
+    images = np.concatenate([images] * views)
+    n, channels, side = len(images), images.shape[1], images.shape[-1]
+    angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, n))
+    sx, sy = rng.uniform(*scale, n), rng.uniform(*scale, n)
+    shift = rng.uniform(-max_shift, max_shift, (2, n))
+    shear = rng.uniform(-max_shear, max_shear, n)
+    # The output pixel (r, c) reads the input at centre + A^-1 ((r, c) - centre - shift); the shear then
+    # moves the column it reads in proportion to the row, which slants the digit.
+    grid = np.mgrid[:side, :side].reshape(2, -1).astype(np.float32) - (side - 1) / 2
+    cos, sin = np.cos(angle), np.sin(angle)
+    rows = (cos * grid[0][:, None] - sin * grid[1][:, None] - shift[0]) / sy
+    cols = (sin * grid[0][:, None] + cos * grid[1][:, None] - shift[1]) / sx + shear * rows
+    coords = np.stack([np.broadcast_to(np.arange(n), rows.shape), rows + (side - 1) / 2, cols + (side - 1) / 2])
+    planes = [
+        scipy.ndimage.map_coordinates(images[:, c], coords, order=1, cval=background).T.reshape(n, side, side)
+        for c in range(channels)
+    ]
+    moved = np.stack(planes, axis=1).astype(np.float32)
+    bold = rng.random(n) < thicken
+    moved[bold] = scipy.ndimage.grey_dilation(moved[bold], size=(1, 1, 2, 2))
+    return moved

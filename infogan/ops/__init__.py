@@ -1,0 +1,1 @@
+"""The project's own Paddle operators (C++), built at first use."""

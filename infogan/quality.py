@@ -1,0 +1,228 @@
+"""Sample quality, judged by a classifier that never saw the generator: a small CNN trained once on the
+run's labelled training images (cached), then, for samples drawn from the prior,
+
+  classifier score  exp(E_x KL(p(y|x) || p(y))): 1 for samples it cannot tell apart, K (the number of
+                    labels) for samples each sure of a label and spread evenly over all of them
+  Frechet distance  between Gaussians fitted to the classifier's penultimate features of the samples and of
+                    real validation images; the real-vs-real floor is the same distance between training
+                    and validation images, as many of each
+  code purity       for each value of the first categorical code, the share of its samples the classifier
+                    gives their most common label; and how many distinct labels those values cover
+
+in the spirit of TF-GAN's classifier metrics.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import warnings
+
+import numpy as np
+import scipy.linalg
+
+from infogan import InfoGANError
+
+SAMPLES = 5000  # drawn from the prior, and real images on each side of the Frechet distance
+PER_VALUE = 500  # samples of each value of the first categorical code, for its purity
+CLASSIFIER_VERSION = 4
+EPOCHS, MAX_EPOCHS, MIN_STEPS, BATCH, LR = 8, 40, 1500, 128, 1e-3
+WIDTHS = (64, 128, 256)  # conv, conv, the features
+SHIFT = 2  # training images are moved by up to this many pixels each way
+
+
+def classifier_score(probs):
+    """exp(E_x KL(p(y|x) || p(y))) of class probabilities [N, K]."""
+    probs = np.clip(np.asarray(probs, np.float64), 1e-12, 1.0)
+    marginal = probs.mean(axis=0, keepdims=True)
+    return float(np.exp(np.mean(np.sum(probs * (np.log(probs) - np.log(marginal)), axis=1))))
+
+
+def frechet_distance(a, b):
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of Gaussians fitted to features [N, d]."""
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    with warnings.catch_warnings():  # features a ReLU keeps at 0 make the product singular: harmless here
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root, _ = scipy.linalg.sqrtm(cov_a @ cov_b, disp=False)
+    if np.iscomplexobj(root):
+        root = root.real  # numerical noise of a product of two covariance matrices
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * root))
+
+
+def code_purity(labels_by_value):
+    """(the purity of each value: the share of its samples given their most common label; the labels
+    that are the most common of some value)."""
+    purity, majority = [], []
+    for labels in labels_by_value:
+        counts = np.bincount(labels)
+        purity.append(float(counts.max() / len(labels)))
+        majority.append(int(counts.argmax()))
+    return purity, sorted(set(majority))
+
+
+class Classifier:
+    """conv 32 - conv 64 (4x4, stride 2, leaky ReLU), FC 128 (the features), FC to the labels; trained with
+    Adam on the training images, its parameters named C_ and kept in a scope of its own."""
+
+    def __init__(self, image_shape, n_labels, exe):
+        import paddle
+        import paddle.nn.functional as F
+        from paddle.static import Program, data, program_guard
+
+        from infogan.nets import NetSpec
+
+        paddle.enable_static()
+        self.exe, self.scope = exe, paddle.static.Scope()
+        net = NetSpec("mnist", tuple(image_shape), 1, 1)
+        channels, side, _ = image_shape
+        self.startup, self.train_program, self.infer = Program(), Program(), Program()
+        for program, training in ((self.train_program, True), (self.infer, False)):
+            with program_guard(program, self.startup), paddle.utils.unique_name.guard("classifier_"):
+                images = data("images", [None, *image_shape], "float32")
+                conv1, conv2 = net.conv("C_conv1", channels, WIDTHS[0]), net.conv("C_conv2", WIDTHS[0], WIDTHS[1])
+                fc = net.linear("C_fc", WIDTHS[1] * (side // 4) ** 2, WIDTHS[2])
+                out = net.linear("C_out", WIDTHS[2], n_labels)
+                h = F.leaky_relu(conv2(F.leaky_relu(conv1(images), 0.1)), 0.1)
+                features = F.relu(fc(paddle.flatten(h, 1)))
+                logits = out(F.dropout(features, 0.5, training=training))
+                if training:
+                    labels = data("labels", [None], "int64")
+                    self.loss = F.cross_entropy(logits, labels.unsqueeze(1))
+                    self.lr = paddle.optimizer.lr.CosineAnnealingDecay(LR, T_max=1)
+                    paddle.optimizer.Adam(self.lr).minimize(self.loss)
+                else:
+                    self.probs, self.features = F.softmax(logits, axis=1), features
+        with paddle.static.scope_guard(self.scope):
+            exe.run(self.startup)
+
+    def fit(self, images, labels, seed=0):
+        import paddle
+
+        rng = np.random.default_rng(seed)
+        size = min(BATCH, len(images))
+        per_epoch = len(images) // size
+        # Small datasets get more passes (up to MAX_EPOCHS), towards as many steps as a large one.
+        epochs = int(np.clip(-(-MIN_STEPS // per_epoch), EPOCHS, MAX_EPOCHS))
+        self.lr.T_max = epochs * per_epoch  # the rate falls from LR to 0 along a half cosine
+        with paddle.static.scope_guard(self.scope):
+            for _ in range(epochs):
+                order = rng.permutation(len(images))
+                for i in range(per_epoch):
+                    batch = order[i * size : (i + 1) * size]
+                    feed = {"images": shifted(images[batch], rng), "labels": labels[batch]}
+                    self.exe.run(self.train_program, feed=feed, fetch_list=[self.loss])
+                    self.lr.step()
+
+    def predict(self, images):
+        """(probabilities [N, K], features [N, 128]) in batches."""
+        import paddle
+
+        probs, features = [], []
+        with paddle.static.scope_guard(self.scope):
+            for i in range(0, len(images), 500):
+                p, f = self.exe.run(
+                    self.infer, feed={"images": images[i : i + 500]}, fetch_list=[self.probs, self.features]
+                )
+                probs.append(p)
+                features.append(f)
+        return np.concatenate(probs), np.concatenate(features)
+
+    def save(self, prefix):
+        import paddle
+
+        with paddle.static.scope_guard(self.scope):
+            paddle.static.save(self.train_program, prefix)
+
+    def load(self, prefix):
+        import paddle
+
+        with paddle.static.scope_guard(self.scope):
+            paddle.static.set_program_state(self.infer, paddle.static.load_program_state(prefix))
+
+
+def shifted(images, rng):
+    """Each image moved by a random whole number of pixels, up to SHIFT each way, the background filled in."""
+    out = np.empty_like(images)
+    background = images.min()
+    for i, (dy, dx) in enumerate(rng.integers(-SHIFT, SHIFT + 1, (len(images), 2))):
+        out[i] = np.roll(images[i], (dy, dx), axis=(1, 2))
+        out[i, :, : max(dy, 0)] = background
+        out[i, :, images.shape[2] + min(dy, 0) :] = background
+        out[i, :, :, : max(dx, 0)] = background
+        out[i, :, :, images.shape[3] + min(dx, 0) :] = background
+    return out
+
+
+def cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "infogan", "classifiers")
+
+
+def trained_classifier(data, value_range, exe):
+    """A Classifier of the dataset's labels, trained on its training images once and cached (keyed by the
+    training images and labels), with its accuracy on the validation images."""
+    from infogan.data import to_input
+    from infogan.files import make_dirs, write_text
+
+    if data.train_labels is None or data.val_labels is None:
+        raise InfoGANError(f"{data.source} has no labels to train the judging classifier on")
+    n_labels = int(max(data.train_labels.max(), data.val_labels.max())) + 1
+    digest = hashlib.sha1()
+    for part in (data.train_images, data.train_labels, np.asarray(value_range), np.asarray([CLASSIFIER_VERSION])):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    folder = os.path.join(cache_dir(), digest.hexdigest()[:16])
+    classifier = Classifier(data.train_images.shape[1:], n_labels, exe)
+    record = os.path.join(folder, "classifier.json")
+    if os.path.isfile(record):
+        classifier.load(os.path.join(folder, "classifier"))
+        with open(record) as f:
+            return classifier, json.load(f)["validation_accuracy"]
+    print(
+        f"training the judging classifier on {len(data.train_images)} images (once; cached in {folder})",
+        file=sys.stderr,
+    )
+    classifier.fit(to_input(data.train_images, value_range), data.train_labels)
+    probs, _ = classifier.predict(to_input(data.val_images, value_range))
+    accuracy = float(np.mean(probs.argmax(axis=1) == data.val_labels))
+    make_dirs(folder)
+    classifier.save(os.path.join(folder, "classifier"))
+    write_text(record, json.dumps({"validation_accuracy": accuracy, "source": data.source}) + "\n")
+    return classifier, accuracy
+
+
+def sample_quality(exe, generate_step, spec, data, value_range, seed=0):
+    """The classifier's verdict on samples drawn from the prior (and on each value of the first
+    categorical code), against the validation images."""
+    from infogan.data import to_input
+    from infogan.grids import generate
+
+    classifier, own_accuracy = trained_classifier(data, value_range, exe)
+    rng = np.random.default_rng([seed, 7])
+    samples = np.concatenate([generate(exe, generate_step, spec.sample(rng, 500)) for _ in range(SAMPLES // 500)])
+    probs, features = classifier.predict(samples)
+    n = min(SAMPLES, len(data.val_images), len(data.train_images))
+    pick = np.random.default_rng(0)  # the same real images for every run
+    real_images = data.val_images[np.sort(pick.choice(len(data.val_images), n, replace=False))]
+    other_images = data.train_images[np.sort(pick.choice(len(data.train_images), n, replace=False))]
+    _, real = classifier.predict(to_input(real_images, value_range))
+    _, other = classifier.predict(to_input(other_images, value_range))
+    result = {
+        "classifier_validation_accuracy": own_accuracy,
+        "classifier_score": classifier_score(probs),
+        "classifier_score_of_real_images": classifier_score(
+            classifier.predict(to_input(data.val_images, value_range))[0]
+        ),
+        "frechet_distance": frechet_distance(features[:n], real),
+        "frechet_distance_real_vs_real": frechet_distance(other, real),
+        "images_per_side": n,
+    }
+    if spec.cat:
+        labels = []
+        for value in range(spec.cat[0].dim):
+            latent = spec.sample(rng, PER_VALUE)
+            latent["c_cat"][:, : spec.cat[0].dim] = np.eye(spec.cat[0].dim, dtype="float32")[value]
+            labels.append(classifier.predict(generate(exe, generate_step, latent))[0].argmax(axis=1))
+        purity, covered = code_purity(labels)
+        result.update(code_purity=purity, mean_code_purity=float(np.mean(purity)), labels_covered=covered)
+    return result

@@ -1,0 +1,257 @@
+"""A run directory: what it holds, who may write it, and how a new one replaces an old one.
+
+    config.json   every setting of the run               data.json   where its images came from
+    log.jsonl     one JSON record per logged step        curves.png  the log, drawn
+    grids/        latent traversals during training      checkpoints/step_NNNNNNN/  the training state
+    samples/, metrics.json, confusion.png                written by scripts/sample.py and evaluate.py
+    export/       the inference models of scripts/export.py
+    .lock         held (flock) by the process training the run; the kernel releases it on any exit
+
+Only a trainer writes a run, and only one at a time: it holds the lock, and a second trainer, resume or
+overwrite is refused with the holder's process id. A new run is written into a staging folder beside its
+final place and moved there only once it has passed every start-up check, so a mistake at start-up
+leaves nothing behind, and --overwrite removes the old run only after the new one is in place.
+"""
+
+import fcntl
+import json
+import os
+import shutil
+import sys
+
+from infogan import InfoGANError
+from infogan.files import append_line, fsync_dir, fsync_file, write_text
+
+OWN_NAMES = {
+    "config.json",
+    "data.json",
+    "log.jsonl",
+    "curves.png",
+    "grids",
+    "checkpoints",
+    "samples",
+    "metrics.json",
+    "confusion.png",
+    "export",
+    ".lock",
+}
+LOCK = ".lock"
+
+
+class RunLock:
+    """An exclusive flock on a run's .lock file, naming the holder's process id inside it."""
+
+    def __init__(self, run_dir):
+        self.path = os.path.join(run_dir, LOCK)
+        self.fd = None
+
+    def acquire(self, what):
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise InfoGANError(f"cannot lock {self.path}: {e.strerror}") from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            pid = holder(os.path.dirname(self.path)) or "unknown"
+            raise InfoGANError(
+                f"{what} {os.path.dirname(self.path)} is in use by process {pid}, which is training it: "
+                "wait for it to finish or stop it first"
+            ) from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, f"{os.getpid()}\n".encode())
+        return self
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def holder(run_dir):
+    """The process id training the run, or None when nobody holds its lock."""
+    path = os.path.join(run_dir, LOCK)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    except BlockingIOError:
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        return int(text) if text.isdigit() else "unknown"
+    finally:
+        os.close(fd)
+
+
+def note_if_training(run_dir, checkpoint):
+    """Says so on stderr when a trainer holds the run: readers then see its latest complete checkpoint."""
+    pid = holder(run_dir)
+    if pid:
+        print(
+            f"note: {run_dir} is being trained (process {pid}); reading its latest complete checkpoint, "
+            f"{os.path.basename(checkpoint)}",
+            file=sys.stderr,
+        )
+
+
+def is_run(path):
+    """Whether `path` is recognisably a run of this project: a config.json that is a JSON object with a
+    run's keys, and nothing but a run's own files and folders (and hidden temporary files)."""
+    config = os.path.join(path, "config.json")
+    try:
+        with open(config) as f:
+            values = json.load(f)
+    except (OSError, ValueError):
+        return False
+    if not isinstance(values, dict) or not {"dataset", "seed", "batch_size"} <= set(values):
+        return False
+    return all(name in OWN_NAMES or name.startswith(".tmp-") for name in os.listdir(path))
+
+
+def _contains(outer, inner):
+    outer, inner = os.path.realpath(outer), os.path.realpath(inner)
+    return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
+
+
+def check_new_run_dir(run_dir, overwrite, data_dir=None):
+    """Refuses, before anything is written, a --run-dir that cannot take a new run."""
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise InfoGANError(f"--run-dir {run_dir} is a file, not a folder: give a folder for the run")
+    taken = os.path.isdir(run_dir) and os.listdir(run_dir)
+    if not taken:
+        return
+    if not overwrite:
+        raise InfoGANError(
+            f"run directory {run_dir} already exists: pass --resume {run_dir} to continue it, "
+            "--overwrite to replace it, or another --run-dir"
+        )
+    protected = {
+        "the current directory": os.getcwd(),
+        "your home directory": os.path.expanduser("~"),
+        "this project's checkout": os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    }
+    if data_dir:
+        protected["the data directory"] = data_dir
+    for what, path in protected.items():
+        if _contains(run_dir, path):
+            raise InfoGANError(f"--overwrite refuses {run_dir}: it is or holds {what}")
+    if os.path.isdir(os.path.join(run_dir, ".git")) or not is_run(run_dir):
+        raise InfoGANError(
+            f"--overwrite refuses {run_dir}: it is not a run of this project (it holds files that are not a "
+            "run's); remove it yourself or choose another --run-dir"
+        )
+    who = holder(run_dir)
+    if who:
+        raise InfoGANError(f"run directory {run_dir} is in use by process {who}, which is training it")
+
+
+class NewRun:
+    """A run directory being created: staged beside its final place, moved there by `publish`."""
+
+    def __init__(self, run_dir):
+        self.final = os.path.normpath(run_dir)
+        parent, name = os.path.split(os.path.abspath(self.final))
+        self.staging = os.path.join(parent, f".{name}.new-{os.getpid()}")
+        self.lock = None
+        try:
+            os.makedirs(parent, exist_ok=True)
+            _remove_abandoned(parent, name)
+            os.makedirs(os.path.join(self.staging, "checkpoints"))
+        except OSError as e:
+            raise InfoGANError(f"cannot create run directory {run_dir}: {e.strerror}") from None
+        self.lock = RunLock(self.staging).acquire("run directory")
+
+    def publish(self):
+        """Moves the staged run into place, replacing (and only then removing) an old run there."""
+        old = None
+        old_lock = None
+        try:
+            if os.path.isdir(self.final) and os.listdir(self.final):
+                old_lock = RunLock(self.final).acquire("run directory")
+                old = f"{self.staging}.old"
+                os.rename(self.final, old)
+            elif os.path.isdir(self.final):
+                os.rmdir(self.final)
+            os.rename(self.staging, self.final)
+        except OSError as e:
+            if old and not os.path.exists(self.final):
+                os.rename(old, self.final)
+            self.discard()
+            raise InfoGANError(f"cannot put the new run in place at {self.final}: {e.strerror}") from None
+        finally:
+            if old_lock:
+                old_lock.release()
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+        fsync_dir(os.path.dirname(os.path.abspath(self.final)))
+        return self.final
+
+    def discard(self):
+        if self.lock:
+            self.lock.release()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _remove_abandoned(parent, name):
+    """Staging folders of this run directory that no live process holds: left by a kill at start-up."""
+    prefix = f".{name}.new-"
+    for entry in os.listdir(parent):
+        path = os.path.join(parent, entry)
+        if entry.startswith(prefix) and os.path.isdir(path) and not holder(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+class Log:
+    """log.jsonl: one JSON record per logged step."""
+
+    def __init__(self, run_dir):
+        self.path = os.path.join(run_dir, "log.jsonl")
+
+    def append(self, record):
+        append_line(self.path, json.dumps(record))
+
+    def sync(self):
+        if os.path.exists(self.path):
+            fsync_file(self.path)
+
+    def read(self, warn=None):
+        """The records, in order. A damaged line is skipped and reported through `warn` (never erasing the
+        records after it); a last line cut short by a kill (no newline at its end) is dropped silently."""
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, "rb") as f:
+            raw = f.read()
+        lines = raw.split(b"\n")
+        cut_short = lines[-1]  # b"" when the file ends with a newline
+        records = []
+        for number, line in enumerate(lines[:-1], start=1):
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                    raise ValueError("not a step record")
+                records.append(record)
+            except ValueError:
+                if warn:
+                    warn(f"{self.path} line {number} is damaged and was skipped: {line[:60]!r}")
+        if cut_short and warn:
+            warn(f"{self.path} ends in a line cut short (a kill mid-write), dropped: {cut_short[:60]!r}")
+        return records
+
+    def rewrite(self, records):
+        write_text(self.path, "".join(json.dumps(r) + "\n" for r in records), durable=True)
+
+
+def read_log(run_dir):
+    """The records of a finished or running run's log, for plots."""
+    log = Log(run_dir)
+    if not os.path.isfile(log.path):
+        raise InfoGANError(f"{run_dir} has no log.jsonl: give run directories written by scripts/train.py")
+    records = log.read()
+    if not records:
+        raise InfoGANError(f"{log.path} holds no step record yet")
+    return records

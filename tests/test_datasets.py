@@ -1,0 +1,187 @@
+"""The SVHN and image-folder readers on tiny files made here: their layouts, splits, framing, cache and
+their answers to bad input."""
+
+import os
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+from infogan import InfoGANError
+from infogan.config import TrainConfig
+from infogan.data import images, load_dataset, load_validation, svhn
+
+
+def write_mat(path, n, seed=0, **overrides):
+    rng = np.random.default_rng(seed)
+    contents = {"X": rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8), "y": (np.arange(n) % 10 + 1).reshape(n, 1)}
+    scipy.io.savemat(path, {k: v for k, v in (contents | overrides).items() if v is not None})
+    return contents
+
+
+def test_svhn_layout_labels_and_splits(tmp_path):
+    contents = write_mat(str(tmp_path / "test_32x32.mat"), 40)
+    x, y = svhn.read_mat(str(tmp_path / "test_32x32.mat"))
+    assert x.shape == (40, 3, 32, 32) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x[5, 1], contents["X"][:, :, 1, 5])  # (H, W, C, N) -> (N, C, H, W)
+    assert y[:10].tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]  # label 10 is the digit 0
+    only_test = svhn.load(str(tmp_path), val_size=10)
+    assert only_test.train_images.shape == (30, 3, 32, 32) and only_test.val_images.shape == (10, 3, 32, 32)
+    assert only_test.validation == "10 of test_32x32.mat, held out"
+    np.testing.assert_array_equal(only_test.val_images, svhn.load(str(tmp_path), val_size=10).val_images)
+    write_mat(str(tmp_path / "train_32x32.mat"), 50, seed=1)
+    both = svhn.load(str(tmp_path))
+    assert both.train_images.shape == (50, 3, 32, 32) and both.validation == "the test split"
+    write_mat(str(tmp_path / "extra_32x32.mat"), 20, seed=2)
+    assert len(svhn.load(str(tmp_path)).train_images) == 70 and "extra_32x32.mat" in svhn.load(str(tmp_path)).source
+    assert svhn.load_validation(str(tmp_path)).train_images is None
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"X": None}, "holds no X array"),
+        ({"y": None}, "holds no y array"),
+        ({"X": np.zeros((28, 28, 1, 4), np.uint8)}, r"expected uint8 \(32, 32, 3, N\)"),
+        ({"X": np.zeros((32, 32, 3, 4), np.float32)}, "X is float32"),
+        ({"y": np.zeros((3, 1))}, "has 4 images but 3 labels"),
+        ({"y": np.full((4, 1), 11)}, "labels run from 11 to 11"),
+    ],
+)
+def test_bad_svhn_files(tmp_path, overrides, message):
+    path = str(tmp_path / "test_32x32.mat")
+    write_mat(path, 4, **{"X": np.zeros((32, 32, 3, 4), np.uint8)} | overrides)
+    with pytest.raises(InfoGANError, match=message):
+        svhn.read_mat(path)
+
+
+def test_svhn_folder_errors(tmp_path):
+    with pytest.raises(InfoGANError, match="does not exist"):
+        svhn.load(str(tmp_path / "nowhere"))
+    with pytest.raises(InfoGANError, match="holds neither train_32x32.mat nor test_32x32.mat"):
+        svhn.load(str(tmp_path))
+    (tmp_path / "test_32x32.mat").write_bytes(b"not a MATLAB file at all")
+    with pytest.raises(InfoGANError, match="cannot read .* as a MATLAB file"):
+        svhn.load(str(tmp_path))
+
+
+def face(width, height, colour=True):
+    """A test card: a bright square at the centre of a dark frame, with a mark at the top left."""
+    array = np.zeros((height, width, 3), np.uint8)
+    array[height // 2 - height // 8 : height // 2 + height // 8, width // 2 - width // 8 : width // 2 + width // 8] = (
+        220
+    )
+    array[: height // 10, : width // 10, 0] = 255
+    image = Image.fromarray(array)
+    return image if colour else image.convert("L")
+
+
+@pytest.fixture
+def image_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "infogan" / "images"
+
+
+def test_celeba_framing_is_the_same_at_full_and_half_size(tmp_path, image_cache):
+    full, half = tmp_path / "full" / "img_align_celeba", tmp_path / "half" / "img_align_celeba"
+    for folder, scale in ((full, 1), (half, 2)):
+        folder.mkdir(parents=True)
+        for i in range(3):
+            face(178 // scale, 218 // scale).save(folder / f"{i:06d}.jpg", quality=95)
+    a = images.load_folder(str(full), 32, 3, "celeba")
+    b = images.load_folder(str(half), 32, 3, "celeba")
+    assert a.shape == b.shape == (3, 3, 32, 32)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 6  # the same framing, up to JPEG and resampling
+    assert images.crop_box(178, 218, "celeba") == pytest.approx((35.0, 55.0, 143.0, 163.0))
+
+
+def test_a_folder_of_mixed_sizes_grey_and_colour_png_and_jpeg(tmp_path, image_cache):
+    folder = tmp_path / "mine"
+    (folder / "sub").mkdir(parents=True)
+    face(40, 30).save(folder / "a.png")
+    face(64, 64, colour=False).save(folder / "b.jpeg")
+    face(50, 90).save(folder / "sub" / "c.JPG")
+    (folder / "notes.txt").write_text("not an image")
+    grey = images.load_folder(str(folder), 16, 1, "folder")
+    colour = images.load_folder(str(folder), 16, 3, "folder")
+    assert grey.shape == (3, 1, 16, 16) and colour.shape == (3, 3, 16, 16)
+    assert colour[:, :, 8, 8].min() > 150 and colour[:, :, 1, 1].max() < 60  # the centre square, the frame
+    assert len(os.listdir(image_cache)) == 2  # one cached array per setting
+    cfg = TrainConfig.from_flags({"dataset": "folder", "data_dir": str(folder), "image_size": 16, "val_size": 1})
+    ds = load_dataset(cfg)
+    assert ds.train_images.shape == (2, 3, 16, 16) and ds.val_labels is None and ds.val_images.shape == (1, 3, 16, 16)
+
+
+def test_decoded_images_come_from_the_cache_until_the_folder_changes(tmp_path, image_cache, monkeypatch):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    face(40, 40).save(folder / "a.png")
+    first = images.load_folder(str(folder), 8, 3, "folder")
+    monkeypatch.setattr(images, "decode_all", lambda *a: pytest.fail("decoded again"))
+    np.testing.assert_array_equal(images.load_folder(str(folder), 8, 3, "folder"), first)
+    face(60, 60).save(folder / "b.png")
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert images.load_folder(str(folder), 8, 3, "folder").shape == (2, 3, 8, 8)
+
+
+def test_bad_folders(tmp_path, image_cache):
+    with pytest.raises(InfoGANError, match="holds no PNG or JPEG images"):
+        images.load("folder", str(tmp_path), 32, 3, 10)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    with pytest.raises(InfoGANError, match="cannot read image .*broken.jpg"):
+        images.load("folder", str(tmp_path), 32, 3, 10)
+    with pytest.raises(InfoGANError, match="--dataset folder needs --data-dir"):
+        images.load("folder", None, 32, 3, 10)
+    with pytest.raises(InfoGANError, match="--dataset celeba needs --data-dir"):
+        images.load("celeba", None, 32, 3, 10)
+    with pytest.raises(InfoGANError, match="does not exist"):
+        images.load("celeba", str(tmp_path / "nowhere"), 32, 3, 10)
+    (tmp_path / "broken.jpg").unlink()
+    face(20, 20).save(tmp_path / "only.png")
+    with pytest.raises(InfoGANError, match="--val-size 10 leaves nothing to train on"):
+        images.load("folder", str(tmp_path), 32, 3, 10)
+
+
+def test_validation_of_an_unlabelled_dataset_has_no_labels(tmp_path, image_cache):
+    for i in range(4):
+        face(30 + i, 30).save(tmp_path / f"{i}.png")
+    cfg = TrainConfig.from_flags({"dataset": "folder", "data_dir": str(tmp_path), "val_size": 1})
+    assert load_validation(cfg).val_labels is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "preset, shape, grids",
+    [
+        ("svhn", (3, 32, 32), ["traversal_cat1", "traversal_cat4", "traversal_cont4"]),
+        ("celeba", (3, 32, 32), ["traversal_cat10"]),
+        ("faces3d", (1, 32, 32), ["traversal_cont5"]),
+        ("chairs3d", (1, 64, 64), ["traversal_cat3", "traversal_cont1"]),
+    ],
+)
+def test_each_papers_architecture_trains_and_draws_end_to_end(tmp_path, image_cache, preset, shape, grids):
+    from conftest import script
+
+    data = tmp_path / "data"
+    data.mkdir()
+    if preset == "svhn":
+        write_mat(str(data / "test_32x32.mat"), 24)
+        dataset = ["--dataset", "svhn"]
+    else:
+        for i in range(12):
+            face(40 + i, 50, colour=shape[0] == 3).save(data / f"{i}.png")
+        dataset = ["--dataset", "celeba" if preset == "celeba" else "folder", "--preset", preset]
+    run = str(tmp_path / "run")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    args = [*dataset, "--data-dir", str(data), "--run-dir", run, "--iterations", "2", "--batch-size", "4"]
+    trained = script("train.py", *args, "--val-size", "4", "--grid-every", "2", "--eval-every", "1", env=env)
+    assert trained.returncode == 0, trained.stderr
+    sampled = script("sample.py", run, "--out", str(tmp_path / "samples"), "--steps", "3", env=env)
+    assert sampled.returncode == 0, sampled.stderr
+    drawn = sorted(n[:-4] for n in os.listdir(tmp_path / "samples"))
+    assert set(grids) <= set(drawn) and "random" in drawn
+    png = np.asarray(Image.open(tmp_path / "samples" / "random.png").convert("RGB")).astype(int)
+    colourful = np.abs(png[..., 0] - png[..., 1]).max() > 0
+    assert colourful == (shape[0] == 3)  # colour images drawn in colour, grey in grey

@@ -1,0 +1,71 @@
+"""The unsupervised metrics against closed forms."""
+
+import numpy as np
+import pytest
+
+from infogan.evaluate import score
+from infogan.metrics import accuracy, nmi
+
+
+def test_permuted_labels_score_perfectly():
+    labels = np.repeat(np.arange(10), 30)
+    permutation = np.random.default_rng(0).permutation(10)
+    acc, mapping = accuracy(permutation[labels], labels, 10)
+    assert acc == 1.0
+    assert all(mapping[permutation[k]] == k for k in range(10))
+    assert nmi(permutation[labels], labels) == pytest.approx(1.0)
+
+
+def test_constant_prediction_scores_chance():
+    labels = np.repeat(np.arange(10), 30)
+    acc, _ = accuracy(np.zeros_like(labels), labels, 10)
+    assert acc == pytest.approx(0.1)
+    assert nmi(np.zeros_like(labels), labels) == pytest.approx(0.0)
+
+
+def test_merged_pair_costs_one_class():
+    labels = np.repeat(np.arange(10), 10)
+    pred = labels.copy()
+    pred[labels == 9] = 4  # 4 and 9 in one category, as a failed run merges them
+    assert accuracy(pred, labels, 10)[0] == pytest.approx(0.9)
+    scored = score(pred, labels, 10)
+    assert scored["per_label_accuracy"][9] == 0.0 and scored["per_label_accuracy"][4] == 1.0
+    assert np.array(scored["confusion"]).sum() == 100
+
+
+def test_nmi_of_independent_halves_is_zero_and_of_a_coarsening_its_closed_form():
+    labels = np.repeat(np.arange(4), 24)
+    assert nmi(np.tile([0, 1], 48), labels) == pytest.approx(0.0, abs=1e-12)
+    coarse = labels // 2  # I = ln 2, H(pred) = ln 2, H(labels) = ln 4: NMI = ln 2 / (1.5 ln 2)
+    assert nmi(coarse, labels) == pytest.approx(2 / 3)
+
+
+def test_classifier_score_against_its_closed_form():
+    from infogan.quality import classifier_score
+
+    assert classifier_score(np.full((50, 10), 0.1)) == pytest.approx(1.0)  # no sample tells anything
+    sure_and_even = np.eye(10)[np.arange(100) % 10]
+    assert classifier_score(sure_and_even) == pytest.approx(10.0, rel=1e-6)  # each sure, all labels alike
+    sure_of_one = np.eye(10)[np.zeros(40, int)]
+    assert classifier_score(sure_of_one) == pytest.approx(1.0)  # sure, but always the same label
+    half = np.tile([[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]], (10, 1))  # KL = ln 2 for every sample
+    assert classifier_score(half) == pytest.approx(2.0, rel=1e-6)
+
+
+def test_frechet_distance_against_gaussians_with_known_statistics():
+    from infogan.quality import frechet_distance
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((20000, 3))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+    shifted = a + np.array([1.0, 2.0, 0.0])
+    assert frechet_distance(a, shifted) == pytest.approx(5.0, rel=1e-6)  # |mu_a - mu_b|^2, same covariance
+    scaled = rng.standard_normal((20000, 3)) * 2.0  # covariance 4 I: Tr(I + 4I - 2 * 2I) = 3
+    assert frechet_distance(a, scaled) == pytest.approx(3.0, rel=0.05)
+
+
+def test_code_purity_and_coverage():
+    from infogan.quality import code_purity
+
+    purity, covered = code_purity([np.array([3, 3, 3, 1]), np.array([1, 1]), np.array([3, 0, 3, 0, 3])])
+    assert purity == pytest.approx([0.75, 1.0, 0.6]) and covered == [1, 3]

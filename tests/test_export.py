@@ -1,0 +1,233 @@
+"""The trained model anywhere: exported inference models that run with paddle and numpy alone, the Python
+API, and the explorer's server, in a real browser."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import paddle
+import pytest
+from conftest import one_error_line, script
+
+import infogan
+from infogan import InfoGANError
+from infogan.data import mnist
+
+pytestmark = pytest.mark.slow
+
+STANDALONE = """
+import json, sys
+import numpy as np
+import paddle.inference as inference
+
+folder, inputs, outputs = sys.argv[1:4]
+description = json.load(open(folder + "/latent.json"))
+feeds = dict(np.load(inputs))
+results = {}
+for role in ("generator", "encoder"):
+    model = description[role]
+    config = inference.Config(folder + "/" + model["model"], folder + "/" + model["params"])
+    config.disable_onednn()
+    predictor = inference.create_predictor(config)
+    for name in predictor.get_input_names():
+        predictor.get_input_handle(name).reshape(feeds[name].shape)
+        predictor.get_input_handle(name).copy_from_cpu(feeds[name])
+    predictor.run()
+    for name, role_output in zip(predictor.get_output_names(), model["outputs"]):
+        results[role_output] = predictor.get_output_handle(name).copy_to_cpu()
+np.savez(outputs, **results)
+assert not any(m.startswith("infogan") for m in sys.modules), "the exported model needed this project"
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("export") / "export")
+    result = script("export.py", tiny_run, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_the_export_runs_with_paddle_and_numpy_alone_and_matches_the_runs_own_programs(
+    tiny_run, exported, tiny_mnist, tmp_path
+):
+    description = json.load(open(os.path.join(exported, "latent.json")))
+    assert description["image"] == {"shape": [1, 28, 28], "value_range": [0.0, 1.0]}
+    assert [c["values"] for c in description["categorical"]] == [10] and description["continuous"]["count"] == 2
+    assert description["generator"]["inputs"] == ["z", "c_cat", "c_cont"]
+    for role in ("generator", "encoder"):
+        program = open(os.path.join(exported, f"{role}.json")).read()
+        assert "conv2d" in program and "custom_op" not in program, f"the exported {role} needs this project's operators"
+    model = infogan.load(tiny_run)  # the run's own inference programs, with this project's CPU kernels
+    latent = model.latent(categorical=np.arange(6)[:, None] % 10, continuous=[[0.5, -1.5]], seed=3)
+    digits = mnist.load("mnist", tiny_mnist).val_images[:6].astype("float32") / 255.0
+    np.savez(tmp_path / "inputs.npz", images=digits, **latent)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", STANDALONE, exported, str(tmp_path / "inputs.npz"), str(tmp_path / "out.npz")],
+        capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = np.load(tmp_path / "out.npz")
+    with model._lock:
+        own_images = model.backend.generate(latent)
+        own_codes = model.backend.encode(digits)
+    np.testing.assert_allclose(out["images"], own_images, atol=1e-5)
+    np.testing.assert_allclose(out["cat_probs"], own_codes["cat_probs"], atol=1e-5)
+    np.testing.assert_allclose(out["cont_mean"], own_codes["cont_mean"], atol=1e-5)
+
+
+def test_the_api_loads_runs_and_exports_alike_and_keeps_models_apart(tiny_run, exported, tmp_path):
+    paddle.disable_static()
+    run, export = infogan.load(tiny_run), infogan.load(exported)
+    assert paddle.in_dynamic_mode(), "loading a model switched Paddle's global mode"
+    images = run.generate(categorical=[3], continuous=[0.5, -1.0], seed=0)
+    assert images.shape == (1, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+    np.testing.assert_allclose(export.generate(categorical=[3], continuous=[0.5, -1.0], seed=0), images, atol=1e-5)
+    np.testing.assert_array_equal(run.generate(categorical=[3], continuous=[0.5, -1.0], seed=0), images)  # repeatable
+    assert not np.array_equal(run.generate(categorical=[4], continuous=[0.5, -1.0], seed=0), images)
+    codes = run.encode(images)
+    assert codes["categorical"][0].shape == (1, 10) and codes["continuous"].shape == (1, 2)
+    np.testing.assert_allclose(codes["categorical"][0].sum(), 1.0, rtol=1e-5)
+    assert run.traverse("cont1", steps=5, rows=2).shape == (2 * 29 - 1, 5 * 29 - 1, 1)
+    assert run.traverse("cat1", rows=1).shape == (28, 10 * 29 - 1, 1)
+    # A second run in the same process keeps its own parameters: the first model's images do not move.
+    other_dir = str(tmp_path / "other")
+    shutil.copytree(tiny_run, other_dir, ignore=shutil.ignore_patterns(".lock"))
+    second = infogan.load(other_dir)
+    second.backend.scope.find_var("G_deconv2.b").get_tensor().set(np.full([1], 0.7, "float32"), paddle.CPUPlace())
+    assert not np.allclose(second.generate(categorical=[3], continuous=[0.5, -1.0], seed=0), images)
+    np.testing.assert_array_equal(run.generate(categorical=[3], continuous=[0.5, -1.0], seed=0), images)
+    paddle.enable_static()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: m.generate(categorical=[10]), "categorical code 1 takes values 0 to 9"),
+        (lambda m: m.generate(continuous=[0.5]), "continuous needs 2 value"),
+        (lambda m: m.generate(noise=np.zeros(3)), "noise needs 62 value"),
+        (lambda m: m.generate(continuous=[np.nan, 0]), "must be finite"),
+        (lambda m: m.encode(np.zeros((2, 3, 28, 28))), r"images must be \[N, 1, 28, 28\]"),
+        (lambda m: m.traverse("cont3"), "unknown code 'cont3'"),
+    ],
+)
+def test_the_api_refuses_bad_input(tiny_run, call, message):
+    with pytest.raises(InfoGANError, match=message):
+        call(infogan.load(tiny_run))
+
+
+def test_export_refusals_and_a_run_without_checkpoints(tiny_run, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("keep")
+    one_error_line(script("export.py", tiny_run, "--out", str(tmp_path / "mine")), f"--out {tmp_path / 'mine'} exists")
+    one_error_line(script("export.py", str(tmp_path)), f"{tmp_path} has no config.json")
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_the_explorer_answers_bad_requests_with_400_and_serves_tabs_at_once(tiny_run):
+    from infogan.explorer import serve_in_background
+
+    server = serve_in_background(infogan.load(tiny_run))
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        status, body = get(base + "/api/spec")
+        assert status == 200 and json.loads(body)["categorical"] == [10]
+        for query, message in [
+            ("cat=10&cont=0,0", b"cat1=10 is out of range"),
+            ("cat=1&cont=0,3", b"cont2=3.0 is out of range"),
+            ("cat=1&cont=0", b"cont needs 2 value"),
+            ("cat=one&cont=0,0", b"is not 1 int value"),
+            ("cat=1&cont=0,0&colour=red", b"unknown parameters ['colour']"),
+            ("cat=1&cont=0,0&seed=-1", b"seed=-1 is out of range"),
+            ("a&&b==", b"malformed query"),
+        ]:
+            status, body = get(f"{base}/api/image?{query}")
+            assert status == 400 and message in body, (query, body)
+        assert get(f"{base}/api/sweep?code=cat2&cat=1&cont=0,0")[0] == 400
+        results = []
+        urls = [f"{base}/api/sweep?code=cont1&cat={s}&cont=0,0&seed={s}" for s in range(8)]
+        threads = [threading.Thread(target=lambda u=u: results.append(get(u))) for u in urls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [status for status, _ in results] == [200] * 8 and all(body[:4] == b"\x89PNG" for _, body in results)
+    finally:
+        server.shutdown()
+
+
+def chromium():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return None
+    return path
+
+
+@pytest.mark.skipif(chromium() is None, reason="needs Chromium (apt-get install chromium) and playwright (pip)")
+def test_the_explorer_in_a_real_browser_shows_what_the_model_generates(tiny_run, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from infogan.explorer import serve_in_background
+
+    model = infogan.load(tiny_run)
+    server = serve_in_background(model)
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+    ]
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium(), args=flags)
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_function("document.getElementById('image').dataset.query !== undefined")
+            first = shown(page)
+            page.locator("#cont1").fill("1.5")
+            page.wait_for_function("document.getElementById('image').dataset.query.includes('cont=1.50,0.00')")
+            page.select_option("#cat1", "3")
+            page.wait_for_function("document.getElementById('image').dataset.query.includes('cat=3&')")
+            page.wait_for_function("document.getElementById('image').complete")
+            after = shown(page)
+            page.screenshot(path=str(tmp_path / "explorer.png"))
+            browser.close()
+    finally:
+        server.shutdown()
+    expected = np.rint(model.generate(categorical=[3], continuous=[1.5, 0.0], seed=0)[0, 0] * 255).astype(int)
+    np.testing.assert_array_equal(after, expected)
+    assert not np.array_equal(first, after)
+    assert os.path.getsize(tmp_path / "explorer.png") > 5_000
+
+
+def shown(page):
+    """The pixels the page shows in #image, at their natural size (grey: one channel)."""
+    pixels = page.evaluate(
+        """() => {
+            const img = document.getElementById('image');
+            const canvas = document.createElement('canvas');
+            canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+            const context = canvas.getContext('2d');
+            context.drawImage(img, 0, 0);
+            return Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data);
+        }"""
+    )
+    return np.array(pixels).reshape(28, 28, 4)[..., 0]

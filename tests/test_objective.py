@@ -1,0 +1,100 @@
+"""The objective's pieces against closed forms: the clustering term's information, the L_I schedule,
+and the augmented views it compares."""
+
+import math
+
+import numpy as np
+import paddle
+import pytest
+
+from infogan import objective
+from infogan.config import TrainConfig
+
+paddle.enable_static()
+
+
+def run_paired_information(logits, logits_other):
+    program, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(program, startup):
+        a, b = (paddle.static.data(n, [None, logits.shape[1]], "float32") for n in "ab")
+        out = objective.paired_information(a, b)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    return exe.run(program, feed={"a": logits, "b": logits_other}, fetch_list=[out])[0]
+
+
+def test_paired_information_against_its_closed_form():
+    sure_and_even = 50 * np.tile(np.eye(10, dtype="float32"), (3, 1))
+    assert run_paired_information(sure_and_even, sure_and_even) == pytest.approx(math.log(10), abs=1e-4)
+    many = np.tile(sure_and_even, (40, 1))
+    disagreeing = many[np.random.default_rng(0).permutation(len(many))]  # views paired at random
+    assert run_paired_information(many, disagreeing) < 0.1
+    unsure = np.zeros((30, 10), dtype="float32")
+    assert run_paired_information(unsure, sure_and_even) == pytest.approx(0.0, abs=1e-6)
+    rng = np.random.default_rng(3)
+    logits, other = (rng.normal(size=(16, 10)).astype("float32") * 2 for _ in range(2))
+    q, q_other = (np.exp(v) / np.exp(v).sum(axis=1, keepdims=True) for v in (logits, other))
+    joint = q.T @ q_other / 16
+    joint = (joint + joint.T) / 2
+    outer = joint.sum(axis=1, keepdims=True) * joint.sum(axis=0, keepdims=True)
+    expected = (joint * np.log(joint / outer)).sum()
+    assert run_paired_information(logits, other) == pytest.approx(expected, rel=1e-4)
+
+
+def test_li_to_g_delays_then_warms_up():
+    delayed = TrainConfig(li_delay=100, li_warmup=50)
+    assert [objective.li_to_g(delayed, step) for step in (0, 99, 100, 125, 150, 10**6)] == [0, 0, 0, 0.5, 1, 1]
+    at_once = TrainConfig(li_delay=10, li_warmup=0)
+    assert (objective.li_to_g(at_once, 9), objective.li_to_g(at_once, 10)) == (0, 1)
+    assert objective.li_to_g(TrainConfig(li_delay=0, li_warmup=0, gan_baseline=True), 10**6) == 0
+
+
+def test_augmented_views_are_the_same_digits_moved():
+    images = np.zeros((3, 1, 28, 28), np.float32)
+    images[:, 0, 10:18, 12:16] = 1.0
+    still = {"max_degrees": 0, "scale": (1, 1), "max_shift": 0, "max_shear": 0}
+    unchanged = objective.augment(images, np.random.default_rng(0), **still, thicken=0)
+    np.testing.assert_allclose(unchanged, images, atol=1e-6)
+    bold = objective.augment(images, np.random.default_rng(0), **still, thicken=1)
+    assert (bold >= images).all() and bold.sum() > 1.4 * images.sum()  # one pixel wider and taller
+    views = objective.augment(images, np.random.default_rng(0))
+    assert views.shape == images.shape and views.dtype == np.float32
+    assert not np.allclose(views, images) and 0.0 <= views.min() and views.max() <= 1.0
+    assert 0.5 * images.sum() < views.sum() < 2.5 * images.sum()  # moved, resized, made bolder, not lost
+    np.testing.assert_array_equal(views, objective.augment(images, np.random.default_rng(0)))
+
+
+def test_colour_views_move_every_channel_alike_and_fill_with_the_background():
+    rng = np.random.default_rng(2)
+    plane = np.zeros((2, 1, 32, 32), np.float32) - 1.0
+    plane[:, :, 8:24, 12:20] = 1.0
+    colour = np.concatenate([plane, plane, plane], axis=1)
+    views = objective.augment(colour, rng, background=-1.0, thicken=0)
+    assert views.shape == colour.shape
+    np.testing.assert_array_equal(views[:, 0], views[:, 1])
+    np.testing.assert_array_equal(views[:, 0], views[:, 2])
+    assert views[:, :, 0, 0].max() == -1.0  # a corner the image moved away from holds the background
+
+
+def test_shear_slants_an_upright_stroke_both_ways():
+    bar = np.zeros((1, 1, 28, 28), np.float32)
+    bar[0, 0, 4:24, 13:15] = 1.0
+    only_shear = {"max_degrees": 0, "scale": (1, 1), "max_shift": 0, "max_shear": 0.3, "thicken": 0}
+    views = objective.augment(bar, np.random.default_rng(0), 16, **only_shear)[:, 0]
+    columns = np.arange(28)
+
+    def centre(rows):  # the stroke's mean column over those rows
+        return (rows * columns).sum(axis=(1, 2)) / rows.sum(axis=(1, 2))
+
+    lean = centre(views[:, 4:10]) - centre(views[:, 18:24])  # top minus bottom: > 0 leans right
+    assert lean.min() < -1.0 and lean.max() > 1.0  # up to 0.3 * 14 = 4.2 columns either way
+    np.testing.assert_allclose(views.sum(axis=(1, 2)), bar.sum(), rtol=0.05)  # slanted, not lost
+
+
+def test_several_views_come_copy_after_copy_each_drawn_anew():
+    images = np.random.default_rng(1).random((4, 1, 28, 28), dtype=np.float32)
+    still = {"max_degrees": 0, "scale": (1, 1), "max_shift": 0, "max_shear": 0, "thicken": 0}
+    np.testing.assert_allclose(
+        objective.augment(images, np.random.default_rng(0), 3, **still), np.tile(images, (3, 1, 1, 1)), atol=1e-6
+    )
+    first, second = np.split(objective.augment(images, np.random.default_rng(0), 2), 2)
+    assert not np.allclose(first, second)  # two views of one image differ
