@@ -43,6 +43,7 @@ PRESETS = {
         "init": "normal",  # N(0, 0.02) weights, BN scale N(1, 0.02)
         "li_warmup": 0,
         "lambda_real": 0.0,
+        "ema": 0.0,  # samples from the trained weights themselves
     },
     "svhn": {  # appendix C.2, table 2: 4 x Cat(10), 4 continuous, 124 noise; 32x32 colour
         "arch": "svhn",

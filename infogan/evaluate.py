@@ -177,3 +177,43 @@ def compare_runs(run_dirs, labels, out):
         raise InfoGANError("the runs have different categorical codes: compare like with like")
     plot_runs([(label, read_log(d)) for label, d in zip(labels, run_dirs, strict=True)], out, entropies.pop())
     return out
+
+
+SUMMARY = (
+    ("accuracy", lambda m: m.get("accuracy"), "{:.1%}"),
+    ("NMI", lambda m: m.get("nmi"), "{:.3f}"),
+    ("worst label", lambda m: min(m["per_label_accuracy"].values()) if "per_label_accuracy" in m else None, "{:.1%}"),
+    ("L_I cat.", lambda m: m["training"].get("L_I_cat_last"), "{:.3f}"),
+    ("classifier score", lambda m: m.get("sample_quality", {}).get("classifier_score"), "{:.2f}"),
+    ("Frechet distance", lambda m: m.get("sample_quality", {}).get("frechet_distance"), "{:.1f}"),
+    ("code purity", lambda m: m.get("sample_quality", {}).get("mean_code_purity"), "{:.3f}"),
+    ("first step at 95%", lambda m: m["training"].get("first_step_at_0.95"), "{:.0f}"),
+    ("minutes", lambda m: m["training"].get("minutes"), "{:.1f}"),
+)
+
+
+def summarize_runs(run_dirs):
+    """A Markdown table of the runs' metrics.json (scripts/evaluate.py writes them): a row per run, then
+    the mean +- standard deviation over the runs of every column they all have."""
+    rows = []
+    for run_dir in run_dirs:
+        path = os.path.join(run_dir, "metrics.json")
+        if not os.path.isfile(path):
+            raise InfoGANError(f"{run_dir} has no metrics.json: run python scripts/evaluate.py {run_dir} first")
+        with open(path) as f:
+            metrics = json.load(f)
+        rows.append((os.path.basename(os.path.normpath(run_dir)), [get(metrics) for _, get, _ in SUMMARY]))
+    lines = ["| run | " + " | ".join(name for name, _, _ in SUMMARY) + " |", "|---" * (len(SUMMARY) + 1) + "|"]
+    for name, values in rows:
+        cells = ["" if v is None else fmt.format(v) for v, (_, _, fmt) in zip(values, SUMMARY, strict=True)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    means = []
+    for i, (_, _, fmt) in enumerate(SUMMARY):
+        column = [values[i] for _, values in rows]
+        if any(v is None for v in column):
+            means.append("")
+        else:
+            spread = fmt.format(float(np.std(column, ddof=1))) if len(column) > 1 else "0"
+            means.append(f"{fmt.format(float(np.mean(column)))} +- {spread}")
+    lines.append(f"| mean +- std ({len(rows)}) | " + " | ".join(means) + " |")
+    return "\n".join(lines)

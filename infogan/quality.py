@@ -25,9 +25,9 @@ from infogan import InfoGANError
 
 SAMPLES = 5000  # drawn from the prior, and real images on each side of the Frechet distance
 PER_VALUE = 500  # samples of each value of the first categorical code, for its purity
-CLASSIFIER_VERSION = 4
+CLASSIFIER_VERSION = 5
 EPOCHS, MAX_EPOCHS, MIN_STEPS, BATCH, LR = 8, 40, 1500, 128, 1e-3
-WIDTHS = (64, 128, 256)  # conv, conv, the features
+WIDTHS = (32, 64, 256)  # conv, conv, the features
 SHIFT = 2  # training images are moved by up to this many pixels each way
 
 
@@ -62,28 +62,36 @@ def code_purity(labels_by_value):
 
 
 class Classifier:
-    """conv 32 - conv 64 (4x4, stride 2, leaky ReLU), FC 128 (the features), FC to the labels; trained with
-    Adam on the training images, its parameters named C_ and kept in a scope of its own."""
+    """A LeNet: conv 5x5 32, max-pool, conv 5x5 64, max-pool, FC 256 (the features), dropout, FC to the
+    labels; trained with Adam on shifted training images, its parameters named C_ and kept in a scope of
+    its own."""
 
     def __init__(self, image_shape, n_labels, exe):
         import paddle
         import paddle.nn.functional as F
         from paddle.static import Program, data, program_guard
 
-        from infogan.nets import NetSpec
+        from infogan.nets import Conv2D, Linear
 
         paddle.enable_static()
         self.exe, self.scope = exe, paddle.static.Scope()
-        net = NetSpec("mnist", tuple(image_shape), 1, 1)
         channels, side, _ = image_shape
         self.startup, self.train_program, self.infer = Program(), Program(), Program()
         for program, training in ((self.train_program, True), (self.infer, False)):
             with program_guard(program, self.startup), paddle.utils.unique_name.guard("classifier_"):
                 images = data("images", [None, *image_shape], "float32")
-                conv1, conv2 = net.conv("C_conv1", channels, WIDTHS[0]), net.conv("C_conv2", WIDTHS[0], WIDTHS[1])
-                fc = net.linear("C_fc", WIDTHS[1] * (side // 4) ** 2, WIDTHS[2])
-                out = net.linear("C_out", WIDTHS[2], n_labels)
-                h = F.leaky_relu(conv2(F.leaky_relu(conv1(images), 0.1)), 0.1)
+                h = images
+                for i, (c_in, c_out) in enumerate(((channels, WIDTHS[0]), (WIDTHS[0], WIDTHS[1]))):
+                    conv = Conv2D(c_in, c_out, 5, 1, 2, weight_attr=paddle.ParamAttr(name=f"C_conv{i + 1}.w"))
+                    conv.batched = True  # the project's CPU convolution: any kernel, stride and padding
+                    h = F.max_pool2d(F.relu(conv(h)), 2)
+                fc = Linear(
+                    WIDTHS[1] * (side // 4) ** 2,
+                    WIDTHS[2],
+                    paddle.ParamAttr(name="C_fc.w"),
+                    paddle.ParamAttr(name="C_fc.b"),
+                )
+                out = Linear(WIDTHS[2], n_labels, paddle.ParamAttr(name="C_out.w"), paddle.ParamAttr(name="C_out.b"))
                 features = F.relu(fc(paddle.flatten(h, 1)))
                 logits = out(F.dropout(features, 0.5, training=training))
                 if training:

@@ -77,16 +77,19 @@ def _resume(run_dir, cfg, flags):
     if "epochs" in flags and "iterations" not in flags:
         flags = dict(flags, iterations=None)  # --epochs given: it decides the length now
     cfg = dataclasses.replace(cfg, **flags).validate()
-    checkpoint = checkpoints.latest(run_dir)
+    found = checkpoints.checkpoint_dirs(run_dir)
     trainer = Trainer(cfg)
-    step = checkpoints.step_of(checkpoint)
+    step = checkpoints.step_of(found[-1]) if found else 0
     total = cfg.total_iterations(len(trainer.data.train_images))
     if total <= step:
         raise InfoGANError(
             f"{run_dir} has trained {step} steps and its settings stop at {total}: "
             f"raise --iterations (or --epochs) above {step} to train further"
         )
-    trainer.load(checkpoint)
+    if found:
+        trainer.load(found[-1])
+    elif trainer.world.main:  # stopped before its first checkpoint: nothing is lost by starting over
+        _warn(f"{run_dir} has no checkpoint yet: training starts again from step 0")
     if trainer.world.main:
         write_text(os.path.join(run_dir, "config.json"), cfg.to_json() + "\n", durable=True)
     trainer.run(run_dir, start_from=step)

@@ -185,3 +185,11 @@ def test_each_papers_architecture_trains_and_draws_end_to_end(tmp_path, image_ca
     png = np.asarray(Image.open(tmp_path / "samples" / "random.png").convert("RGB")).astype(int)
     colourful = np.abs(png[..., 0] - png[..., 1]).max() > 0
     assert colourful == (shape[0] == 3)  # colour images drawn in colour, grey in grey
+    evaluated = script("evaluate.py", run, "--accuracy-only", env=env)
+    if preset == "svhn":  # labels: every categorical code scored against the digits
+        assert evaluated.returncode == 0, evaluated.stderr
+        assert [
+            line.split(":")[0] for line in evaluated.stdout.splitlines() if line.startswith("categorical code")
+        ] == [f"categorical code {i}" for i in (1, 2, 3, 4)]
+    else:  # no labels: evaluate.py says so
+        assert evaluated.returncode == 2 and "have no labels" in evaluated.stderr

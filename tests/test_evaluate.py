@@ -69,3 +69,28 @@ def test_code_purity_and_coverage():
 
     purity, covered = code_purity([np.array([3, 3, 3, 1]), np.array([1, 1]), np.array([3, 0, 3, 0, 3])])
     assert purity == pytest.approx([0.75, 1.0, 0.6]) and covered == [1, 3]
+
+
+def test_summarize_gives_each_run_and_the_mean_and_spread(tmp_path):
+    import json
+
+    from infogan import InfoGANError
+    from infogan.evaluate import summarize_runs
+
+    runs = []
+    for i, acc in enumerate((0.90, 0.96)):
+        run = tmp_path / f"run{i}"
+        run.mkdir()
+        metrics = {
+            "accuracy": acc,
+            "nmi": 0.8,
+            "per_label_accuracy": {"0": acc, "1": 0.5},
+            "training": {"L_I_cat_last": 2.0},
+        }
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        runs.append(str(run))
+    table = summarize_runs(runs).splitlines()
+    assert table[2].startswith("| run0 | 90.0% | 0.800 | 50.0% | 2.000 |")
+    assert table[-1].startswith("| mean +- std (2) | 93.0% +- 4.2% | 0.800 +- 0.000 |")
+    with pytest.raises(InfoGANError, match="has no metrics.json"):
+        summarize_runs([str(tmp_path)])

@@ -121,8 +121,9 @@ def test_resume_refusals(tiny_mnist, tmp_path):
     no_checkpoint = tmp_path / "no_checkpoint"
     no_checkpoint.mkdir()
     (no_checkpoint / "config.json").write_text(open(os.path.join(run_dir, "config.json")).read())
-    one_error_line(script("train.py", "--resume", str(no_checkpoint)), f"{no_checkpoint} holds no checkpoint")
-    assert sorted(os.listdir(no_checkpoint)) == [".lock", "config.json"]
+    restarted = script("train.py", "--resume", str(no_checkpoint), "--iterations", "2")  # killed before step 1's
+    assert restarted.returncode == 0 and "has no checkpoint yet: training starts again from step 0" in restarted.stderr
+    assert [r["step"] for r in log_records(str(no_checkpoint))] == [1, 2]
 
 
 def test_sample_and_evaluate_refusals(tmp_path):
