@@ -83,7 +83,7 @@ def test_each_round_starts_elsewhere_in_the_list(monkeypatch):
 @pytest.mark.slow
 def test_benchmark_script_prints_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    args = ["--batch-sizes", "8", "--steps", "3", "--warmup", "1", "--rounds", "1", "--no-alternatives"]
+    args = ["--batch-sizes", "8", "--steps", "3", "--warmup", "0", "--rounds", "1", "--no-alternatives"]
     result = script("benchmarks.train_step", *args, "--no-torch", "--layers", "--json", str(out))
     assert result.returncode == 0, result.stderr
     assert "training defaults, batch 8" in result.stdout and "GFLOP/s" in result.stdout

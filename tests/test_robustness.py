@@ -56,11 +56,11 @@ def test_signal_saves_and_resume_finishes(tiny_mnist, tmp_path, signum):
 
 
 def test_kill_9_at_random_moments_never_loses_the_last_checkpoint(tiny_mnist, tmp_path):
-    run_dir, total = str(tmp_path / "run"), 40
+    run_dir, total = str(tmp_path / "run"), 24
     rng = random.Random(0)
     args = ["--iterations", str(total), "--checkpoint-every", "1", "--keep-checkpoints", "2"]
     proc = start_training(tiny_mnist, *args, "--run-dir", run_dir)
-    for _ in range(3):
+    for _ in range(2):
         wait_for_log(run_dir)
         time.sleep(rng.uniform(0.0, 1.5))
         proc.kill()
