@@ -20,6 +20,7 @@ DEVICES = ("auto", "cpu", "gpu")
 CONT_STD = ("fixed", "learned")
 Q_STEPS = ("g", "d", "both")
 INITS = ("paddle", "normal")
+BIAS_INITS = ("zero", "uniform")
 LR_DECAYS = ("none", "cosine")
 DEFAULT_ITERATIONS = 3000
 
@@ -52,6 +53,8 @@ PRESETS = {
         "continuous": 4,
         "lambda_real": 0.0,
         "val_size": 1000,
+        "init": "normal",
+        "bias_init": "uniform",  # else D starts blind to contrast and G collapses (docs/results.md)
     },
     "celeba": {  # appendix C.3, table 3: 10 x Cat(10), 128 noise; 32x32 colour
         "arch": "svhn",
@@ -60,6 +63,8 @@ PRESETS = {
         "continuous": 0,
         "lambda_real": 0.0,
         "val_size": 1000,
+        "init": "normal",
+        "bias_init": "uniform",
     },
     "faces3d": {  # appendix C.4, table 5: 5 continuous, 128 noise; 32x32 grey
         "arch": "mnist",
@@ -118,6 +123,9 @@ class TrainConfig:
     leak: float = setting(0.1, "slope of D's leaky ReLUs for negative inputs")
     init: str = setting(
         "paddle", "weights: paddle (its layers' defaults) or normal (N(0, 0.02), as the authors)", choices=INITS
+    )
+    bias_init: str = setting(
+        "zero", "biases: zero, or uniform in +-1/sqrt(fan-in) as PyTorch's layers", choices=BIAS_INITS
     )
     spectral_norm: bool = setting(False, "D's weights divided by their largest singular value (Miyato et al.)")
     # objective

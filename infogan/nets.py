@@ -47,6 +47,7 @@ class NetSpec:
     q_dim: int
     leak: float = 0.1
     init: str = "paddle"
+    bias_init: str = "zero"
     compute: Compute = field(default_factory=Compute)
     averaged: bool = False  # the layers read the moving averages of the weights (E-prefixed names) instead
     spectral_norm: str | None = None  # D's layers normalised: "update" (the D step: power iteration) or "read"
@@ -60,6 +61,7 @@ class NetSpec:
             spec.q_dim,
             cfg.leak,
             cfg.init,
+            cfg.bias_init,
             compute or Compute(),
             averaged,
             spectral_norm if cfg.spectral_norm else None,
@@ -100,11 +102,17 @@ class NetSpec:
     def _weight(self, name):
         return self._attr(name + ".w", nn.initializer.Normal(0.0, 0.02) if self.init == "normal" else None)
 
-    def _bias(self, name):
+    def _bias(self, name, fan_in):
+        """Zero (Paddle's default), or, with --bias-init uniform, U(+-1/sqrt(fan_in)) as PyTorch's layers:
+        with zero biases D's first layer and leaky ReLU are positively homogeneous and the batch norm after
+        them removes scale, so D starts blind to the contrast of G's near-blank first samples (docs/results.md)."""
+        if self.bias_init == "uniform":
+            bound = fan_in**-0.5
+            return self._attr(name + ".b", nn.initializer.Uniform(-bound, bound))
         return self._attr(name + ".b", nn.initializer.Constant(0.0) if self.init == "normal" else None)
 
     def linear(self, name, n_in, n_out, bias=True):
-        layer = Linear(n_in, n_out, self._weight(name), self._bias(name) if bias else False)
+        layer = Linear(n_in, n_out, self._weight(name), self._bias(name, n_in) if bias else False)
         return self._normalised(layer, name, rows=n_in)
 
     def conv(self, name, c_in, c_out, bias=True, stride=2):
@@ -113,7 +121,7 @@ class NetSpec:
         layer = Conv2D(c_in, c_out, 4, stride, padding, weight_attr=self._weight(name), bias_attr=False)
         layer.batched = self.compute.batched_conv and stride == 2
         layer = self._normalised(layer, name, rows=c_out)
-        return ChannelBias(layer, self._bias(name), c_out, self.compute.expanded_bias) if bias else layer
+        return ChannelBias(layer, self._bias(name, c_in * 16), c_out, self.compute.expanded_bias) if bias else layer
 
     def _normalised(self, layer, name, rows):
         """With --spectral-norm, D's layers divide their weights by their largest singular value."""
@@ -126,7 +134,7 @@ class NetSpec:
         padding = 1 if stride == 2 else "SAME"
         layer = Conv2DTranspose(c_in, c_out, 4, stride, padding, weight_attr=self._weight(name), bias_attr=False)
         layer.batched = self.compute.batched_conv and stride == 2
-        return ChannelBias(layer, self._bias(name), c_out, self.compute.expanded_bias) if bias else layer
+        return ChannelBias(layer, self._bias(name, c_out * 16), c_out, self.compute.expanded_bias) if bias else layer
 
     def batch_norm(self, name, channels, image=False):
         scale = nn.initializer.Normal(1.0, 0.02) if self.init == "normal" else None

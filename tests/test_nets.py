@@ -149,3 +149,26 @@ def test_no_posix_locks_falls_back_too(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "fcntl", None)  # as on Windows
     assert batched_conv._built.__wrapped__() is None
     assert "import of fcntl halted" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bias_init", ["zero", "uniform"])
+def test_with_zero_biases_d_is_blind_to_contrast_and_uniform_biases_break_that(bias_init):
+    """D's first layer and leaky ReLU are positively homogeneous with a zero bias, and the batch norm
+    after the next layer removes scale: D(a x) = D(x) for a > 0, so at the start D cannot tell G's
+    near-blank samples from full-contrast ones. U(+-1/sqrt(fan-in)) biases break the symmetry."""
+    net = NetSpec("svhn", (3, 32, 32), 136, 44, bias_init=bias_init)
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 3, 32, 32)).astype(np.float32)
+
+    def build():
+        images = paddle.static.data("x", [None, 3, 32, 32], "float32")
+        disc = net.discriminator()
+        return [disc(images)[0], disc(0.05 * images)[0], disc.conv1.bias]
+
+    full, faint, bias = run(build, {"x": x})
+    bound = 1 / np.sqrt(3 * 16)
+    if bias_init == "zero":
+        assert not bias.any()
+        np.testing.assert_allclose(faint, full, rtol=1e-3, atol=1e-3)
+    else:
+        assert np.abs(bias).max() <= bound and np.abs(bias).std() > bound / 4
+        assert np.abs(faint - full).max() > 0.1
