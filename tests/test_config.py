@@ -45,7 +45,8 @@ def test_presets_sit_between_the_defaults_and_the_flags():
     assert TrainConfig.from_flags({}) == TrainConfig()
     svhn = TrainConfig.from_flags({"dataset": "svhn"})
     assert (svhn.arch, svhn.noise_dim, svhn.categorical, svhn.continuous) == ("svhn", 124, [10] * 4, 4)
-    assert (svhn.init, svhn.bias_init) == ("normal", "uniform") and TrainConfig().bias_init == "zero"
+    assert (svhn.init, svhn.bias_init, svhn.iterations) == ("normal", "uniform", 5000)
+    assert TrainConfig().bias_init == "zero"
     assert TrainConfig.from_flags({"dataset": "svhn", "continuous": 2}).continuous == 2  # the flag wins
     paper = TrainConfig.from_flags({"preset": "paper"})
     assert (paper.batch_size, paper.iterations, paper.q_step, paper.leak, paper.li_warmup) == (128, 5000, "d", 0.01, 0)
