@@ -24,6 +24,7 @@ from infogan import InfoGANError
 from infogan.ops import batched_conv
 
 AVERAGE = "E"  # the prefix of a parameter's moving average
+KERNEL = 4  # every convolution's side, as in the paper's tables
 
 
 @dataclass(frozen=True)
@@ -118,10 +119,12 @@ class NetSpec:
     def conv(self, name, c_in, c_out, bias=True, stride=2):
         """4x4 convolution; stride 2 halves the side, stride 1 keeps it."""
         padding = 1 if stride == 2 else "SAME"
-        layer = Conv2D(c_in, c_out, 4, stride, padding, weight_attr=self._weight(name), bias_attr=False)
+        layer = Conv2D(c_in, c_out, KERNEL, stride, padding, weight_attr=self._weight(name), bias_attr=False)
         layer.batched = self.compute.batched_conv and stride == 2
         layer = self._normalised(layer, name, rows=c_out)
-        return ChannelBias(layer, self._bias(name, c_in * 16), c_out, self.compute.expanded_bias) if bias else layer
+        if not bias:
+            return layer
+        return ChannelBias(layer, self._bias(name, c_in * KERNEL**2), c_out, self.compute.expanded_bias)
 
     def _normalised(self, layer, name, rows):
         """With --spectral-norm, D's layers divide their weights by their largest singular value."""
@@ -132,9 +135,12 @@ class NetSpec:
     def deconv(self, name, c_in, c_out, bias=True, stride=2):
         """4x4 transposed convolution; stride 2 doubles the side, stride 1 keeps it."""
         padding = 1 if stride == 2 else "SAME"
-        layer = Conv2DTranspose(c_in, c_out, 4, stride, padding, weight_attr=self._weight(name), bias_attr=False)
+        layer = Conv2DTranspose(c_in, c_out, KERNEL, stride, padding, weight_attr=self._weight(name), bias_attr=False)
         layer.batched = self.compute.batched_conv and stride == 2
-        return ChannelBias(layer, self._bias(name, c_out * 16), c_out, self.compute.expanded_bias) if bias else layer
+        if not bias:
+            return layer
+        # PyTorch counts a transposed convolution's fan-in over its output channels (its weight's 2nd axis).
+        return ChannelBias(layer, self._bias(name, c_out * KERNEL**2), c_out, self.compute.expanded_bias)
 
     def batch_norm(self, name, channels, image=False):
         scale = nn.initializer.Normal(1.0, 0.02) if self.init == "normal" else None
