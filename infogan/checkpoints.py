@@ -109,8 +109,9 @@ def _check_fits(state, program, checkpoint, optimizer_state):
         raise InfoGANError(f"checkpoint {checkpoint} cannot be loaded: it holds no optimizer state")
 
 
-def _set_state(program, state):
-    with warnings.catch_warnings():  # the checkpoint also holds what this program does not use: fine
+def set_state(program, state):
+    """Sets the program's parameters from `state`, which may also hold values the program does not use."""
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="This list is not set")
         paddle.static.set_program_state(program, state)
 
@@ -120,7 +121,7 @@ def load_training_state(checkpoint, programs):
     for name, step_program in programs.saved.items():
         state = _read_state(os.path.join(checkpoint, name), checkpoint)
         _check_fits(state, step_program.program, checkpoint, optimizer_state=name != "ema")
-        _set_state(step_program.program, state)
+        set_state(step_program.program, state)
     try:
         with open(os.path.join(checkpoint, "state.json")) as f:
             return int(json.load(f)["step"])
@@ -135,4 +136,4 @@ def load_inference_state(checkpoint, program):
     if os.path.exists(os.path.join(checkpoint, "ema.pdparams")):
         state |= _read_state(os.path.join(checkpoint, "ema"), checkpoint)
     _check_fits(state, program, checkpoint, optimizer_state=False)
-    _set_state(program, state)
+    set_state(program, state)

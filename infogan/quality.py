@@ -82,7 +82,9 @@ class Classifier:
                 images = data("images", [None, *image_shape], "float32")
                 h = images
                 for i, (c_in, c_out) in enumerate(((channels, WIDTHS[0]), (WIDTHS[0], WIDTHS[1]))):
-                    conv = Conv2D(c_in, c_out, 5, 1, 2, weight_attr=paddle.ParamAttr(name=f"C_conv{i + 1}.w"))
+                    conv = Conv2D(
+                        c_in, c_out, 5, 1, 2, weight_attr=paddle.ParamAttr(name=f"C_conv{i + 1}.w"), bias_attr=False
+                    )
                     conv.batched = True  # the project's CPU convolution: any kernel, stride and padding
                     h = F.max_pool2d(F.relu(conv(h)), 2)
                 fc = Linear(
@@ -145,8 +147,10 @@ class Classifier:
     def load(self, prefix):
         import paddle
 
+        from infogan.checkpoints import set_state
+
         with paddle.static.scope_guard(self.scope):
-            paddle.static.set_program_state(self.infer, paddle.static.load_program_state(prefix))
+            set_state(self.infer, paddle.static.load_program_state(prefix))
 
 
 def shifted(images, rng):
