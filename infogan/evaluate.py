@@ -71,10 +71,11 @@ def evaluate_run(run_dir, data_dir=None, device="cpu", quality=True):
             print(f"note: samples not judged, which needs the training images ({e})", file=sys.stderr)
             quality = False
     data = data or load_validation(cfg, data_dir)
-    if data.val_labels is None:
+    labelled = data.val_labels is not None
+    if not labelled and not quality:
         raise InfoGANError(
-            f"{cfg.dataset} images have no labels, so there is nothing to score Q's codes or the samples against: "
-            "draw the run's grids with scripts/sample.py"
+            f"{cfg.dataset} images have no labels, so there is no accuracy to score: drop --accuracy-only for the "
+            "samples' spread, and draw the run's grids with scripts/sample.py"
         )
     if tuple(data.val_images.shape[1:]) != cfg.image_shape:
         raise InfoGANError(f"the images in {data.source} are {data.val_images.shape[1:]}, the run's {cfg.image_shape}")
@@ -85,19 +86,27 @@ def evaluate_run(run_dir, data_dir=None, device="cpu", quality=True):
     load_inference_state(checkpoint, generate_step.program)
     value_range = NetSpec.from_config(cfg, spec).value_range
     metrics = {"checkpoint": os.path.basename(checkpoint), "data": f"{data.source}; validation: {data.validation}"}
-    if spec.cat:
+    if not labelled:
+        print(
+            f"note: {cfg.dataset} images have no labels: Q's codes are not scored; judge them by the run's grids "
+            "(scripts/sample.py)",
+            file=sys.stderr,
+        )
+    if spec.cat and labelled:
         images = to_input(data.val_images, value_range)
         predictions = categorise(exe, encode_step, spec, images)
         codes = [score(pred, data.val_labels, code.dim) for pred, code in zip(predictions, spec.cat, strict=True)]
         best = max(range(len(codes)), key=lambda i: codes[i]["accuracy"])
         metrics.update(codes[best], best_code=best + 1, codes=codes if len(codes) > 1 else None)
     if quality:
-        from infogan.quality import sample_quality
+        from infogan.quality import sample_quality, sample_spread
 
-        metrics["sample_quality"] = sample_quality(exe, generate_step, spec, data, value_range, cfg.seed)
+        metrics["sample_spread"] = sample_spread(exe, generate_step, spec, data.val_images, value_range, cfg.seed)
+        if labelled:
+            metrics["sample_quality"] = sample_quality(exe, generate_step, spec, data, value_range, cfg.seed)
     metrics["training"] = training_summary(run_dir)
     write_text(os.path.join(run_dir, "metrics.json"), json.dumps(metrics, indent=2) + "\n")
-    if spec.cat:
+    if "confusion" in metrics:
         from infogan.figures import plot_confusion
 
         plot_confusion(
@@ -156,6 +165,12 @@ def table(metrics):
                 + " ".join(f"{p:.2f}" for p in quality["code_purity"])
                 + f"), labels covered: {len(quality['labels_covered'])}"
             )
+    spread = metrics.get("sample_spread")
+    if spread:
+        lines.append(
+            f"samples: pixel spread {spread['sample_spread']:.3f} (real images "
+            f"{spread['sample_spread_of_real_images']:.3f}; a G collapsed to one image gives about 0)"
+        )
     reached = metrics["training"].get("first_step_at_0.95")
     if reached:
         lines.append(

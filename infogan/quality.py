@@ -24,6 +24,7 @@ import scipy.linalg
 from infogan import InfoGANError
 
 SAMPLES = 5000  # drawn from the prior, and real images on each side of the Frechet distance
+SPREAD_SAMPLES = 1000  # drawn from the prior for their pixel spread
 PER_VALUE = 500  # samples of each value of the first categorical code, for its purity
 CLASSIFIER_VERSION = 5
 EPOCHS, MAX_EPOCHS, MIN_STEPS, BATCH, LR = 8, 40, 1500, 128, 1e-3
@@ -201,6 +202,28 @@ def trained_classifier(data, value_range, exe):
     classifier.save(os.path.join(folder, "classifier"))
     write_text(record, json.dumps({"validation_accuracy": accuracy, "source": data.source}) + "\n")
     return classifier, accuracy
+
+
+def pixel_spread(images):
+    """Each pixel's standard deviation across the images, averaged over pixels: about 0 for a collapsed G
+    that draws one image whatever its input, near the real images' own for a varied one."""
+    return float(np.asarray(images, np.float64).std(axis=0).mean())
+
+
+def sample_spread(exe, generate_step, spec, val_images, value_range, seed=0):
+    """The pixel spread of SPREAD_SAMPLES samples from the prior and of the validation images, both in
+    pixel units (0 to 1): a check that needs no labels."""
+    from infogan.grids import generate
+
+    rng = np.random.default_rng([seed, 8])
+    samples = np.concatenate(
+        [generate(exe, generate_step, spec.sample(rng, 500)) for _ in range(SPREAD_SAMPLES // 500)]
+    )
+    low, high = value_range
+    return {
+        "sample_spread": pixel_spread(samples) / (high - low),
+        "sample_spread_of_real_images": pixel_spread(val_images / 255.0),
+    }
 
 
 def sample_quality(exe, generate_step, spec, data, value_range, seed=0):

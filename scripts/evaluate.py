@@ -3,7 +3,8 @@
 Each categorical code's unsupervised accuracy (Hungarian mapping) and NMI on the run's validation
 images, per-label accuracy and the confusion matrix; the samples' quality as a classifier trained on the
 labelled training images judges it (classifier score, Frechet distance, code purity); the first step that
-reached 95%. Writes RUN_DIR/metrics.json and confusion.png."""
+reached 95%. For images without labels (CelebA, folders), the samples' pixel spread alone, which tells a
+G that collapsed to one image from a varied one. Writes RUN_DIR/metrics.json and confusion.png."""
 
 from infogan import cli
 

@@ -1,6 +1,7 @@
 """The SVHN and image-folder readers on tiny files made here: their layouts, splits, framing, cache and
 their answers to bad input."""
 
+import json
 import os
 
 import numpy as np
@@ -191,5 +192,11 @@ def test_each_papers_architecture_trains_and_draws_end_to_end(tmp_path, image_ca
         assert [
             line.split(":")[0] for line in evaluated.stdout.splitlines() if line.startswith("categorical code")
         ] == [f"categorical code {i}" for i in (1, 2, 3, 4)]
-    else:  # no labels: evaluate.py says so
+    else:  # no labels: evaluate.py says so, and without --accuracy-only checks the samples' spread alone
         assert evaluated.returncode == 2 and "have no labels" in evaluated.stderr
+        spread = script("evaluate.py", run, env=env)
+        assert spread.returncode == 0 and "have no labels: Q's codes are not scored" in spread.stderr, spread.stderr
+        with open(os.path.join(run, "metrics.json")) as f:
+            metrics = json.load(f)
+        assert 0 <= metrics["sample_spread"]["sample_spread"] <= 0.5 and "accuracy" not in metrics
+        assert metrics["sample_spread"]["sample_spread_of_real_images"] > 0.01  # the test's faces differ

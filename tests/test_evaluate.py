@@ -64,6 +64,19 @@ def test_frechet_distance_against_gaussians_with_known_statistics():
     assert frechet_distance(a, scaled) == pytest.approx(3.0, rel=0.05)
 
 
+def test_pixel_spread_is_zero_for_one_image_and_its_closed_form_for_two():
+    from infogan.quality import pixel_spread
+
+    rng = np.random.default_rng(0)
+    one = np.repeat(rng.random((1, 3, 4, 4)), 50, axis=0)
+    assert pixel_spread(one) == pytest.approx(0.0, abs=1e-12)  # a collapsed G: every sample the same
+    halves = np.concatenate([np.zeros((5, 3, 4, 4)), np.ones((5, 3, 4, 4))])
+    assert pixel_spread(halves) == pytest.approx(0.5)  # each pixel 0 or 1 half the time: std 1/2
+    half_image = halves.copy()
+    half_image[:, :, :2] = 0.0  # half the pixels never vary
+    assert pixel_spread(half_image) == pytest.approx(0.25)
+
+
 def test_code_purity_and_coverage():
     from infogan.quality import code_purity
 
