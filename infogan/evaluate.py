@@ -202,6 +202,7 @@ SUMMARY = (
     ("classifier score", lambda m: m.get("sample_quality", {}).get("classifier_score"), "{:.2f}"),
     ("Frechet distance", lambda m: m.get("sample_quality", {}).get("frechet_distance"), "{:.1f}"),
     ("code purity", lambda m: m.get("sample_quality", {}).get("mean_code_purity"), "{:.3f}"),
+    ("pixel spread", lambda m: m.get("sample_spread", {}).get("sample_spread"), "{:.3f}"),
     ("first step at 95%", lambda m: m["training"].get("first_step_at_0.95"), "{:.0f}"),
     ("minutes", lambda m: m["training"].get("minutes"), "{:.1f}"),
 )
@@ -209,7 +210,8 @@ SUMMARY = (
 
 def summarize_runs(run_dirs):
     """A Markdown table of the runs' metrics.json (scripts/evaluate.py writes them): a row per run, then
-    the mean +- standard deviation over the runs of every column they all have."""
+    the mean +- standard deviation over the runs of every column they all have. Columns no run has are
+    left out (runs without labels have no accuracy)."""
     rows = []
     for run_dir in run_dirs:
         path = os.path.join(run_dir, "metrics.json")
@@ -218,12 +220,15 @@ def summarize_runs(run_dirs):
         with open(path) as f:
             metrics = json.load(f)
         rows.append((os.path.basename(os.path.normpath(run_dir)), [get(metrics) for _, get, _ in SUMMARY]))
-    lines = ["| run | " + " | ".join(name for name, _, _ in SUMMARY) + " |", "|---" * (len(SUMMARY) + 1) + "|"]
+    kept = [i for i in range(len(SUMMARY)) if any(values[i] is not None for _, values in rows)]
+    columns = [SUMMARY[i] for i in kept]
+    rows = [(name, [values[i] for i in kept]) for name, values in rows]
+    lines = ["| run | " + " | ".join(name for name, _, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, values in rows:
-        cells = ["" if v is None else fmt.format(v) for v, (_, _, fmt) in zip(values, SUMMARY, strict=True)]
+        cells = ["" if v is None else fmt.format(v) for v, (_, _, fmt) in zip(values, columns, strict=True)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     means = []
-    for i, (_, _, fmt) in enumerate(SUMMARY):
+    for i, (_, _, fmt) in enumerate(columns):
         column = [values[i] for _, values in rows]
         if any(v is None for v in column):
             means.append("")

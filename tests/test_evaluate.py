@@ -105,5 +105,14 @@ def test_summarize_gives_each_run_and_the_mean_and_spread(tmp_path):
     table = summarize_runs(runs).splitlines()
     assert table[2].startswith("| run0 | 90.0% | 0.800 | 50.0% | 2.000 |")
     assert table[-1].startswith("| mean +- std (2) | 93.0% +- 4.2% | 0.800 +- 0.000 |")
+    assert "classifier score" not in table[0]  # no run has it
+    unlabelled = tmp_path / "faces"
+    unlabelled.mkdir()
+    (unlabelled / "metrics.json").write_text(json.dumps({"sample_spread": {"sample_spread": 0.2}, "training": {}}))
+    alone = summarize_runs([str(unlabelled)]).splitlines()
+    assert alone[0] == "| run | pixel spread |" and alone[-1] == "| mean +- std (1) | 0.200 +- 0 |"
+    mixed = summarize_runs([runs[0], str(unlabelled)]).splitlines()
+    assert mixed[0] == "| run | accuracy | NMI | worst label | L_I cat. | pixel spread |"
+    assert mixed[-1] == "| mean +- std (2) |" + "  |" * 5  # a mean only of columns every run has
     with pytest.raises(InfoGANError, match="has no metrics.json"):
         summarize_runs([str(tmp_path)])
