@@ -32,6 +32,7 @@ _COLOUR_32 = {
     "val_size": 1000,
     "init": "normal",
     "bias_init": "uniform",  # else D starts blind to contrast and G collapses (docs/results.md)
+    "lr_g": 2e-4,  # DCGAN's rate for G and Q: at the paper's 1e-3, seed 1 of each collapsed (docs/results.md)
     "iterations": 5000,  # digits and faces take shape by 2,500; docs/results.md shows 5,000
 }
 

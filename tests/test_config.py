@@ -45,7 +45,7 @@ def test_presets_sit_between_the_defaults_and_the_flags():
     assert TrainConfig.from_flags({}) == TrainConfig()
     svhn = TrainConfig.from_flags({"dataset": "svhn"})
     assert (svhn.arch, svhn.noise_dim, svhn.categorical, svhn.continuous) == ("svhn", 124, [10] * 4, 4)
-    assert (svhn.init, svhn.bias_init, svhn.iterations) == ("normal", "uniform", 5000)
+    assert (svhn.init, svhn.bias_init, svhn.lr_g, svhn.iterations) == ("normal", "uniform", 2e-4, 5000)
     assert TrainConfig().bias_init == "zero"
     assert TrainConfig.from_flags({"dataset": "svhn", "continuous": 2}).continuous == 2  # the flag wins
     paper = TrainConfig.from_flags({"preset": "paper"})
