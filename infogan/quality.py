@@ -204,6 +204,13 @@ def trained_classifier(data, value_range, exe):
     return classifier, accuracy
 
 
+def prior_samples(exe, generate_step, spec, rng, n):
+    """n images from G, their latents drawn from the prior with `rng`, 500 at a time."""
+    from infogan.grids import generate
+
+    return np.concatenate([generate(exe, generate_step, spec.sample(rng, 500)) for _ in range(n // 500)])
+
+
 def pixel_spread(images):
     """Each pixel's standard deviation across the images, averaged over pixels: about 0 for a collapsed G
     that draws one image whatever its input, near the real images' own for a varied one."""
@@ -213,12 +220,7 @@ def pixel_spread(images):
 def sample_spread(exe, generate_step, spec, val_images, value_range, seed=0):
     """The pixel spread of SPREAD_SAMPLES samples from the prior and of the validation images, both in
     pixel units (0 to 1): a check that needs no labels."""
-    from infogan.grids import generate
-
-    rng = np.random.default_rng([seed, 8])
-    samples = np.concatenate(
-        [generate(exe, generate_step, spec.sample(rng, 500)) for _ in range(SPREAD_SAMPLES // 500)]
-    )
+    samples = prior_samples(exe, generate_step, spec, np.random.default_rng([seed, 8]), SPREAD_SAMPLES)
     low, high = value_range
     return {
         "sample_spread": pixel_spread(samples) / (high - low),
@@ -234,7 +236,7 @@ def sample_quality(exe, generate_step, spec, data, value_range, seed=0):
 
     classifier, own_accuracy = trained_classifier(data, value_range, exe)
     rng = np.random.default_rng([seed, 7])
-    samples = np.concatenate([generate(exe, generate_step, spec.sample(rng, 500)) for _ in range(SAMPLES // 500)])
+    samples = prior_samples(exe, generate_step, spec, rng, SAMPLES)
     probs, features = classifier.predict(samples)
     n = min(SAMPLES, len(data.val_images), len(data.train_images))
     pick = np.random.default_rng(0)  # the same real images for every run
