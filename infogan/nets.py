@@ -190,10 +190,10 @@ class Conv2D(nn.Conv2D):
     def forward(self, x):
         weight = self.normalise(self.weight) if self.normalise else self.weight
         if self.batched and batched_conv.ops() is not None:
-            return batched_conv.conv2d(x, weight, self._stride[0], self._padding)
+            return _with_bias(batched_conv.conv2d(x, weight, self._stride[0], self._padding), self.bias)
         if self.normalise is None:
             return super().forward(x)
-        return F.conv2d(x, weight, None, self._stride, self._padding, self._dilation, self._groups)
+        return F.conv2d(x, weight, self.bias, self._stride, self._padding, self._dilation, self._groups)
 
 
 class Conv2DTranspose(nn.Conv2DTranspose):
@@ -203,8 +203,13 @@ class Conv2DTranspose(nn.Conv2DTranspose):
 
     def forward(self, x):
         if self.batched and batched_conv.ops() is not None:
-            return batched_conv.conv2d_transpose(x, self.weight, self._stride[0], self._padding)
+            return _with_bias(batched_conv.conv2d_transpose(x, self.weight, self._stride[0], self._padding), self.bias)
         return super().forward(x)
+
+
+def _with_bias(h, bias):
+    """The batched kernels compute no bias; a layer built with one (bias_attr not False) adds it here."""
+    return h if bias is None else h + bias.reshape([1, -1, 1, 1])
 
 
 class ChannelBias(nn.Layer):

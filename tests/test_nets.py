@@ -8,6 +8,7 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
+from infogan import nets
 from infogan.nets import Compute, NetSpec
 from infogan.ops import batched_conv
 
@@ -54,6 +55,35 @@ def test_channel_bias_matches_paddles_own_biased_convolutions():
 
     conv_out, conv_ref, deconv_out, deconv_ref = run(build, {"x": x})
     assert conv_out.shape == (3, 5, 3, 3) and deconv_out.shape == (3, 5, 12, 12)
+    np.testing.assert_allclose(conv_out, conv_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(deconv_out, deconv_ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+@pytest.mark.parametrize("halved", [False, True])
+def test_a_convolution_built_with_a_bias_adds_it_on_every_path(batched, halved):
+    """nets.Conv2D/Conv2DTranspose built with their own bias (not a ChannelBias) equal Paddle's biased
+    kernels, whether run batched or by Paddle and whether their weight is normalised (as by SpectralNorm)."""
+    x = np.random.default_rng(0).standard_normal((3, 4, 6, 6)).astype(np.float32)
+    bias = np.arange(5, dtype=np.float32) - 2
+
+    def build():
+        images = paddle.static.data("x", [3, 4, 6, 6], "float32")
+        outputs = []
+        for cls, reference in ((nets.Conv2D, F.conv2d), (nets.Conv2DTranspose, F.conv2d_transpose)):
+            layer = cls(4, 5, 4, 2, 1)
+            layer.batched = batched
+            normalised = halved and cls is nets.Conv2D  # only Conv2D takes a normalised weight
+            if normalised:
+                layer.normalise = lambda w: w * 0.5
+            paddle.assign(bias, layer.bias)
+            kernel = layer.weight * 0.5 if normalised else layer.weight
+            outputs += [layer(images), reference(images, kernel, paddle.to_tensor(bias), stride=2, padding=1)]
+        return outputs
+
+    ops = set()
+    conv_out, conv_ref, deconv_out, deconv_ref = run(build, {"x": x}, ops)
+    assert any(name.startswith("custom_op.batched") for name in ops) == batched
     np.testing.assert_allclose(conv_out, conv_ref, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(deconv_out, deconv_ref, rtol=1e-5, atol=1e-5)
 
