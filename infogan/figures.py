@@ -115,13 +115,17 @@ def plot_confusion(counts, category_to_label, acc, path, title="Unsupervised cla
 
 
 def plot_runs(runs, path, cat_entropy):
-    """Overlays several runs' categorical L_I (and validation accuracy, where logged) against the step."""
+    """Overlays several runs' categorical L_I (and validation accuracy, where logged) against the step.
+    Runs under one label (seeds of one recipe) share a colour and a legend entry."""
     plt = _pyplot()
     fig, (ax_li, ax_acc) = plt.subplots(1, 2, figsize=(13, 4.5))
+    colours = {}
     for label, records in runs:
-        ax_li.plot([r["step"] for r in records], [r["L_I_cat"] for r in records], label=label)
+        first = label not in colours
+        style = {"color": colours.setdefault(label, f"C{len(colours) % 10}"), "label": label if first else None}
+        ax_li.plot([r["step"] for r in records], [r["L_I_cat"] for r in records], lw=1, **style)
         evaluated = [r for r in records if "accuracy" in r]
-        ax_acc.plot([r["step"] for r in evaluated], [r["accuracy"] for r in evaluated], "o-", label=label)
+        ax_acc.plot([r["step"] for r in evaluated], [r["accuracy"] for r in evaluated], "o-", ms=3, **style)
     ax_li.axhline(cat_entropy, color="gray", ls="--", lw=1, label=f"H(c) = {cat_entropy:.3f} nats")
     ax_li.set_title("categorical L_I = E[log Q(c|x)] + H(c), nats")
     ax_acc.set_title("Q's unsupervised accuracy on validation images")

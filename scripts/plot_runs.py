@@ -1,6 +1,7 @@
 """Overlay runs' categorical L_I curves (with the H(c) line) and accuracy curves as one PNG.
 
 python scripts/plot_runs.py outputs/infogan outputs/gan --labels InfoGAN GAN --out li_vs_gan.png
+python scripts/plot_runs.py a_s0 a_s1 b_s0 b_s1 --labels A A B B   # runs under one label share a colour
 """
 
 from infogan import cli
@@ -15,6 +16,10 @@ def main(args):
 if __name__ == "__main__":
     parser = cli.Parser(__doc__)
     parser.add_argument("runs", nargs="+", help="run directories written by scripts/train.py")
-    parser.add_argument("--labels", nargs="+", help="one legend label per run (default: the folder names)")
+    parser.add_argument(
+        "--labels",
+        nargs="+",
+        help="one legend label per run; runs given the same label share a colour (default: the folder names)",
+    )
     parser.add_argument("--out", default="runs.png", help="the PNG to write (default runs.png)")
     cli.run(main, parser.parse_args())

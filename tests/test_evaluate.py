@@ -116,3 +116,19 @@ def test_summarize_gives_each_run_and_the_mean_and_spread(tmp_path):
     assert mixed[-1] == "| mean +- std (2) |" + "  |" * 5  # a mean only of columns every run has
     with pytest.raises(InfoGANError, match="has no metrics.json"):
         summarize_runs([str(tmp_path)])
+
+
+def test_plot_runs_gives_runs_under_one_label_one_colour_and_one_legend_entry(monkeypatch, tmp_path):
+    from infogan import figures
+
+    drawn = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.update(fig=fig))
+    log = [{"step": s, "L_I_cat": 2.0, **({"accuracy": 0.5} if s % 2 else {})} for s in range(1, 5)]
+    figures.plot_runs([("defaults", log), ("paper", log), ("defaults", log)], str(tmp_path / "x.png"), 2.303)
+    ax_li, ax_acc = drawn["fig"].axes
+    for ax in (ax_li, ax_acc):
+        assert len(ax.lines) - (ax is ax_li) == 3  # every run drawn (and the H(c) line)
+        assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["defaults", "paper"]
+        assert len(ax.get_legend().get_texts()) == 2 + (ax is ax_li)
+        runs = [line for line in ax.lines if not line.get_label().startswith("H(c)")]
+        assert runs[0].get_color() == runs[2].get_color() != runs[1].get_color()
