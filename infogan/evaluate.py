@@ -165,6 +165,12 @@ def table(metrics):
                 + " ".join(f"{p:.2f}" for p in quality["code_purity"])
                 + f"), labels covered: {len(quality['labels_covered'])}"
             )
+        if "code_purity_by_sign" in quality:
+            lines.append(
+                "code purity with each value split by the sign of a continuous code: "
+                + ", ".join(f"c{j + 1} {p:.3f}" for j, p in enumerate(quality["code_purity_by_sign"]))
+                + " (if far above the purity, that code's sign picks the label)"
+            )
     spread = metrics.get("sample_spread")
     if spread:
         lines.append(

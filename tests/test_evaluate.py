@@ -77,6 +77,15 @@ def test_pixel_spread_is_zero_for_one_image_and_its_closed_form_for_two():
     assert pixel_spread(half_image) == pytest.approx(0.25)
 
 
+def test_purity_within_groups_against_counts():
+    from infogan.quality import purity_within
+
+    labels = np.array([4, 4, 9, 9, 9, 4])
+    assert purity_within(labels, np.zeros(6)) == 0.5  # one group: the three 4s or the three 9s
+    assert purity_within(labels, np.array([0, 0, 1, 1, 1, 0])) == 1.0  # the sign that picks the digit
+    assert purity_within(labels, np.array([0, 1, 0, 1, 0, 1])) == 4 / 6  # a split that does not
+
+
 def test_code_purity_and_coverage():
     from infogan.quality import code_purity
 
