@@ -46,7 +46,7 @@ def frechet_distance(a, b):
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     with warnings.catch_warnings():  # features a ReLU keeps at 0 make the product singular: harmless here
         warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-        root, _ = scipy.linalg.sqrtm(cov_a @ cov_b, disp=False)
+        root = scipy.linalg.sqrtm(cov_a @ cov_b)
     if np.iscomplexobj(root):
         root = root.real  # numerical noise of a product of two covariance matrices
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * root))

@@ -52,6 +52,7 @@ def test_classifier_score_against_its_closed_form():
     assert classifier_score(half) == pytest.approx(2.0, rel=1e-6)
 
 
+@pytest.mark.filterwarnings("error::DeprecationWarning")  # SciPy 1.18 removes what 1.16 deprecates
 def test_frechet_distance_against_gaussians_with_known_statistics():
     from infogan.quality import frechet_distance
 
