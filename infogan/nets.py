@@ -190,7 +190,7 @@ class Conv2D(nn.Conv2D):
     def forward(self, x):
         weight = self.normalise(self.weight) if self.normalise else self.weight
         if self.batched and batched_conv.ops() is not None:
-            return _with_bias(batched_conv.conv2d(x, weight, self._stride[0], self._padding), self.bias)
+            return add_channel_bias(batched_conv.conv2d(x, weight, self._stride[0], self._padding), self.bias)
         if self.normalise is None:
             return super().forward(x)
         return F.conv2d(x, weight, self.bias, self._stride, self._padding, self._dilation, self._groups)
@@ -203,13 +203,18 @@ class Conv2DTranspose(nn.Conv2DTranspose):
 
     def forward(self, x):
         if self.batched and batched_conv.ops() is not None:
-            return _with_bias(batched_conv.conv2d_transpose(x, self.weight, self._stride[0], self._padding), self.bias)
+            h = batched_conv.conv2d_transpose(x, self.weight, self._stride[0], self._padding)
+            return add_channel_bias(h, self.bias)
         return super().forward(x)
 
 
-def _with_bias(h, bias):
-    """The batched kernels compute no bias; a layer built with one (bias_attr not False) adds it here."""
-    return h if bias is None else h + bias.reshape([1, -1, 1, 1])
+def add_channel_bias(h, bias, expanded=False):
+    """h [N, C, H, W] plus a per-channel bias [C] (None adds nothing: the batched kernels compute no bias,
+    so a layer built with one adds it here). `expanded`: see ChannelBias."""
+    if bias is None:
+        return h
+    bias = bias.reshape([1, -1, 1, 1])
+    return h + (paddle.expand_as(bias, h) if expanded else bias)
 
 
 class ChannelBias(nn.Layer):
@@ -224,9 +229,7 @@ class ChannelBias(nn.Layer):
         self.bias = self.create_parameter([channels], attr=attr, is_bias=True)
 
     def forward(self, x):
-        h = self.layer(x)
-        bias = self.bias.reshape([1, -1, 1, 1])
-        return h + (paddle.expand_as(bias, h) if self.expanded else bias)
+        return add_channel_bias(self.layer(x), self.bias, self.expanded)
 
 
 class _TrackingChoice:
