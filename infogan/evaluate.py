@@ -156,7 +156,8 @@ def table(metrics):
         lines.append(
             f"samples: classifier score {quality['classifier_score']:.2f} (real images "
             f"{quality['classifier_score_of_real_images']:.2f}), Frechet distance {quality['frechet_distance']:.2f} "
-            f"(real vs real {quality['frechet_distance_real_vs_real']:.2f}); judged by a classifier "
+            f"(real vs real {quality['frechet_distance_real_vs_real']:.2f}, "
+            f"with even labels {quality['frechet_distance_even_labels_vs_real']:.2f}); judged by a classifier "
             f"{quality['classifier_validation_accuracy']:.2%} right on the validation images"
         )
         if "code_purity" in quality:

@@ -87,6 +87,17 @@ def test_purity_within_groups_against_counts():
     assert purity_within(labels, np.array([0, 1, 0, 1, 0, 1])) == 4 / 6  # a split that does not
 
 
+def test_even_labels_draws_as_many_of_each_label_and_no_image_twice():
+    from infogan.quality import even_labels
+
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
+    picked = even_labels(labels, 45, np.random.default_rng(0))
+    assert np.bincount(labels[picked]).tolist() == [15, 15, 15]
+    assert len(set(picked.tolist())) == 45 and np.all(np.diff(picked) > 0)
+    picked = even_labels(labels, 90, np.random.default_rng(0))  # 30 of each asked, only 20 2s: 20 of each
+    assert np.bincount(labels[picked]).tolist() == [20, 20, 20]
+
+
 def test_code_purity_and_coverage():
     from infogan.quality import code_purity
 
