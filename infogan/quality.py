@@ -211,8 +211,9 @@ def trained_classifier(data, value_range, exe):
 
 def even_labels(labels, n, rng):
     """Indices of up to n images, as many of each label (drawn by `rng`, sorted): real images as a uniform
-    categorical code would draw them. Their Frechet distance to the validation images is the best a G can
-    score whose code picks the label evenly, where the real labels are not even (MNIST: 9.1% 5s, 11.3% 1s)."""
+    categorical code would draw them. Their Frechet distance to the validation images is about what a G
+    scores whose uniform code picks the label and which draws each label as well as real images, where the
+    real labels are not even (MNIST: 9.1% 5s, 11.3% 1s)."""
     kinds = np.unique(labels)
     each = min(n // len(kinds), min(int(np.sum(labels == k)) for k in kinds))
     return np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == k), each, replace=False) for k in kinds]))
