@@ -214,8 +214,8 @@ def even_labels(labels, n, rng):
     categorical code would draw them. Their Frechet distance to the validation images is about what a G
     scores whose uniform code picks the label and which draws each label as well as real images, where the
     real labels are not even (MNIST: 9.1% 5s, 11.3% 1s)."""
-    kinds = np.unique(labels)
-    each = min(n // len(kinds), min(int(np.sum(labels == k)) for k in kinds))
+    kinds, counts = np.unique(labels, return_counts=True)
+    each = min(n // len(kinds), int(counts.min()))
     return np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == k), each, replace=False) for k in kinds]))
 
 
@@ -258,9 +258,9 @@ def sample_quality(exe, generate_step, spec, data, value_range, seed=0):
     real_images = data.val_images[np.sort(pick.choice(len(data.val_images), n, replace=False))]
     other_images = data.train_images[np.sort(pick.choice(len(data.train_images), n, replace=False))]
     even_images = data.train_images[even_labels(data.train_labels, n, pick)]
-    _, real = classifier.predict(to_input(real_images, value_range))
-    _, other = classifier.predict(to_input(other_images, value_range))
-    _, even = classifier.predict(to_input(even_images, value_range))
+    real, other, even = (
+        classifier.predict(to_input(images, value_range))[1] for images in (real_images, other_images, even_images)
+    )
     result = {
         "classifier_validation_accuracy": own_accuracy,
         "classifier_score": classifier_score(probs),
