@@ -161,7 +161,9 @@ class TrainConfig:
         "none", "learning rates over the run: none (constant) or cosine (half a cosine down to 0)", choices=LR_DECAYS
     )
     ema: float = setting(
-        0.999, "decay of the weights' moving average that grids, evaluation, export and the API use (0: the weights)"
+        0.999,
+        "decay of the weights' moving average that grids, evaluation, export and the API use (0: the weights); "
+        "shorter early on: at 0.999, about the last ninth of the steps so far, up to step 9,000",
     )
     seed: int = setting(0, "the same seed, settings and thread counts repeat a run exactly")
     # running

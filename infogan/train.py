@@ -150,7 +150,9 @@ class TrainingStep:
             d_keys.append("stop")
         d_stats = self.exe.run(d.program, feed=d_feed, fetch_list=[d.fetches[k] for k in d_keys])
         if self.programs.ema and step % EMA_EVERY == 0:
-            updates = step // EMA_EVERY  # a shorter memory early on, while the weights still move fast
+            # A memory of about the last ninth of the run while the weights still move fast: a longer one (the
+            # last half, up to 1,000 steps) drew worse samples (docs/results.md, "Sample quality").
+            updates = step // EMA_EVERY
             decay = min(cfg.ema**EMA_EVERY, (1 + updates) / (10 + updates))
             self.exe.run(self.programs.ema.program, feed={"ema_decay": np.full([1], decay, "float32")})
         if not fetch_stats:

@@ -105,6 +105,37 @@ def test_code_purity_and_coverage():
     assert purity == pytest.approx([0.75, 1.0, 0.6]) and covered == [1, 3]
 
 
+def test_the_judging_classifier_is_the_same_wherever_it_is_trained(monkeypatch, tmp_path):
+    """Two caches (two machines) train the same judge, though Paddle's generator is left elsewhere between."""
+    from types import SimpleNamespace
+
+    import paddle
+
+    from infogan import quality
+
+    for name, value in (("EPOCHS", 1), ("MAX_EPOCHS", 1), ("MIN_STEPS", 1), ("BATCH", 32)):
+        monkeypatch.setattr(quality, name, value)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (96, 1, 28, 28)).astype(np.uint8)
+    data = SimpleNamespace(
+        source="toy",
+        train_images=images[:64],
+        train_labels=np.arange(64) % 10,
+        val_images=images[64:],
+        val_labels=np.arange(32) % 10,
+    )
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    judged = []
+    for machine in ("a", "b"):
+        paddle.seed(1 + len(judged))  # whatever the caller left Paddle's generator at
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / machine))
+        judge, _ = quality.trained_classifier(data, (0.0, 1.0), exe)
+        judged.append(judge.predict(images[64:].astype(np.float32) / 255))
+    assert [len(list(tmp_path.glob(f"{m}/infogan/classifiers/*/classifier.json"))) for m in "ab"] == [1, 1]
+    np.testing.assert_array_equal(judged[0][0], judged[1][0])
+    np.testing.assert_array_equal(judged[0][1], judged[1][1])
+
+
 def test_summarize_gives_each_run_and_the_mean_and_spread(tmp_path):
     import json
 
