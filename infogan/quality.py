@@ -71,9 +71,10 @@ def purity_within(labels, groups):
 class Classifier:
     """A LeNet: conv 5x5 32, max-pool, conv 5x5 64, max-pool, FC 256 (the features), dropout, FC to the
     labels; trained with Adam on shifted training images, its parameters named C_ and kept in a scope of
-    its own."""
+    its own. Its first weights and its dropout come from Paddle's generator, seeded with `seed` here: every
+    machine trains the same judge (at one thread count), and so measures the same distances."""
 
-    def __init__(self, image_shape, n_labels, exe):
+    def __init__(self, image_shape, n_labels, exe, seed):
         import paddle
         import paddle.nn.functional as F
         from paddle.static import Program, data, program_guard
@@ -81,6 +82,7 @@ class Classifier:
         from infogan.nets import Conv2D, Linear
 
         paddle.enable_static()
+        paddle.seed(seed)
         self.exe, self.scope = exe, paddle.static.Scope()
         channels, side, _ = image_shape
         self.startup, self.train_program, self.infer = Program(), Program(), Program()
@@ -181,8 +183,6 @@ def cache_dir():
 def trained_classifier(data, value_range, exe):
     """A Classifier of the dataset's labels, trained on its training images once and cached (keyed by the
     training images and labels), with its accuracy on the validation images."""
-    import paddle
-
     from infogan.data import to_input
     from infogan.files import make_dirs, write_text
 
@@ -193,10 +193,7 @@ def trained_classifier(data, value_range, exe):
     for part in (data.train_images, data.train_labels, np.asarray(value_range), np.asarray([CLASSIFIER_VERSION])):
         digest.update(np.ascontiguousarray(part).tobytes())
     folder = os.path.join(cache_dir(), digest.hexdigest()[:16])
-    # Its first weights and its dropout come from Paddle's generator: seeded, every machine trains the same
-    # judge (at one thread count), and so measures the same distances.
-    paddle.seed(CLASSIFIER_SEED)
-    classifier = Classifier(data.train_images.shape[1:], n_labels, exe)
+    classifier = Classifier(data.train_images.shape[1:], n_labels, exe, CLASSIFIER_SEED)
     record = os.path.join(folder, "classifier.json")
     if os.path.isfile(record):
         classifier.load(os.path.join(folder, "classifier"))

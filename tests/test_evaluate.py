@@ -112,6 +112,7 @@ def test_the_judging_classifier_is_the_same_wherever_it_is_trained(monkeypatch, 
     import paddle
 
     from infogan import quality
+    from infogan.data import to_input
 
     for name, value in (("EPOCHS", 1), ("MAX_EPOCHS", 1), ("MIN_STEPS", 1), ("BATCH", 32)):
         monkeypatch.setattr(quality, name, value)
@@ -130,7 +131,7 @@ def test_the_judging_classifier_is_the_same_wherever_it_is_trained(monkeypatch, 
         paddle.seed(1 + len(judged))  # whatever the caller left Paddle's generator at
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / machine))
         judge, _ = quality.trained_classifier(data, (0.0, 1.0), exe)
-        judged.append(judge.predict(images[64:].astype(np.float32) / 255))
+        judged.append(judge.predict(to_input(data.val_images, (0.0, 1.0))))
     assert [len(list(tmp_path.glob(f"{m}/infogan/classifiers/*/classifier.json"))) for m in "ab"] == [1, 1]
     np.testing.assert_array_equal(judged[0][0], judged[1][0])
     np.testing.assert_array_equal(judged[0][1], judged[1][1])
