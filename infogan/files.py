@@ -40,6 +40,12 @@ def atomic_path(path, durable=False):
             os.remove(tmp)
 
 
+def cache_dir(name):
+    """This project's cache folder NAME: under $XDG_CACHE_HOME/infogan, or ~/.cache/infogan without it."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "infogan", name)
+
+
 def make_dirs(path):
     """os.makedirs(path, exist_ok=True), with a failure as one line."""
     try:

@@ -175,16 +175,11 @@ def shifted(images, rng):
     return out
 
 
-def cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "infogan", "classifiers")
-
-
 def trained_classifier(data, value_range, exe):
     """A Classifier of the dataset's labels, trained on its training images once and cached (keyed by the
     training images and labels), with its accuracy on the validation images."""
     from infogan.data import to_input
-    from infogan.files import make_dirs, write_text
+    from infogan.files import cache_dir, make_dirs, write_text
 
     if data.train_labels is None or data.val_labels is None:
         raise InfoGANError(f"{data.source} has no labels to train the judging classifier on")
@@ -192,7 +187,7 @@ def trained_classifier(data, value_range, exe):
     digest = hashlib.sha1()
     for part in (data.train_images, data.train_labels, np.asarray(value_range), np.asarray([CLASSIFIER_VERSION])):
         digest.update(np.ascontiguousarray(part).tobytes())
-    folder = os.path.join(cache_dir(), digest.hexdigest()[:16])
+    folder = os.path.join(cache_dir("classifiers"), digest.hexdigest()[:16])
     classifier = Classifier(data.train_images.shape[1:], n_labels, exe, CLASSIFIER_SEED)
     record = os.path.join(folder, "classifier.json")
     if os.path.isfile(record):

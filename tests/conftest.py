@@ -47,6 +47,17 @@ def write_idx_dir(folder, n_train=64, n_test=20, gz=True, seed=0):
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cache_home(tmp_path_factory):
+    """One cache folder for the suite, in place of the user's ~/.cache: the compiled operators, decoded
+    images and judging classifiers of the tests' tiny data are built once a session, and a user's cache
+    neither changes what the tests see nor gains the tests' files. Tests that need an empty cache set
+    their own."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_mnist(tmp_path_factory):
     return write_idx_dir(str(tmp_path_factory.mktemp("tiny_mnist")))

@@ -7,11 +7,13 @@ import os
 import numpy as np
 import pytest
 import scipy.io
+from conftest import script
 from PIL import Image
 
 from infogan import InfoGANError
 from infogan.config import TrainConfig
 from infogan.data import images, load_dataset, load_validation, svhn
+from infogan.files import cache_dir
 
 
 def write_mat(path, n, seed=0, **overrides):
@@ -82,6 +84,18 @@ def face(width, height, colour=True):
 def image_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path / "cache" / "infogan" / "images"
+
+
+def test_every_cache_is_under_xdg_cache_home_or_else_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir("images") == str(tmp_path / "xdg" / "infogan" / "images")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for unset in ("", None):  # an empty XDG_CACHE_HOME counts as unset, as the XDG specification says
+        if unset is None:
+            monkeypatch.delenv("XDG_CACHE_HOME")
+        else:
+            monkeypatch.setenv("XDG_CACHE_HOME", unset)
+        assert cache_dir("classifiers") == str(tmp_path / "home" / ".cache" / "infogan" / "classifiers")
 
 
 def test_celeba_framing_is_the_same_at_full_and_half_size(tmp_path, image_cache):
@@ -162,9 +176,7 @@ def test_validation_of_an_unlabelled_dataset_has_no_labels(tmp_path, image_cache
         ("chairs3d", (1, 64, 64), ["traversal_cat3", "traversal_cont1"]),
     ],
 )
-def test_each_papers_architecture_trains_and_draws_end_to_end(tmp_path, image_cache, preset, shape, grids):
-    from conftest import script
-
+def test_each_papers_architecture_trains_and_draws_end_to_end(tmp_path, preset, shape, grids):
     data = tmp_path / "data"
     data.mkdir()
     if preset == "svhn":
@@ -175,18 +187,17 @@ def test_each_papers_architecture_trains_and_draws_end_to_end(tmp_path, image_ca
             face(40 + i, 50, colour=shape[0] == 3).save(data / f"{i}.png")
         dataset = ["--dataset", "celeba" if preset == "celeba" else "folder", "--preset", preset]
     run = str(tmp_path / "run")
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
     args = [*dataset, "--data-dir", str(data), "--run-dir", run, "--iterations", "2", "--batch-size", "4"]
-    trained = script("train.py", *args, "--val-size", "4", "--grid-every", "2", "--eval-every", "1", env=env)
+    trained = script("train.py", *args, "--val-size", "4", "--grid-every", "2", "--eval-every", "1")
     assert trained.returncode == 0, trained.stderr
-    sampled = script("sample.py", run, "--out", str(tmp_path / "samples"), "--steps", "3", env=env)
+    sampled = script("sample.py", run, "--out", str(tmp_path / "samples"), "--steps", "3")
     assert sampled.returncode == 0, sampled.stderr
     drawn = sorted(n[:-4] for n in os.listdir(tmp_path / "samples"))
     assert set(grids) <= set(drawn) and "random" in drawn
     png = np.asarray(Image.open(tmp_path / "samples" / "random.png").convert("RGB")).astype(int)
     colourful = np.abs(png[..., 0] - png[..., 1]).max() > 0
     assert colourful == (shape[0] == 3)  # colour images drawn in colour, grey in grey
-    evaluated = script("evaluate.py", run, "--accuracy-only", env=env)
+    evaluated = script("evaluate.py", run, "--accuracy-only")
     if preset == "svhn":  # labels: every categorical code scored against the digits
         assert evaluated.returncode == 0, evaluated.stderr
         assert [
@@ -194,7 +205,7 @@ def test_each_papers_architecture_trains_and_draws_end_to_end(tmp_path, image_ca
         ] == [f"categorical code {i}" for i in (1, 2, 3, 4)]
     else:  # no labels: evaluate.py says so, and without --accuracy-only checks the samples' spread alone
         assert evaluated.returncode == 2 and "have no labels" in evaluated.stderr
-        spread = script("evaluate.py", run, env=env)
+        spread = script("evaluate.py", run)
         assert spread.returncode == 0 and "have no labels: Q's codes are not scored" in spread.stderr, spread.stderr
         with open(os.path.join(run, "metrics.json")) as f:
             metrics = json.load(f)

@@ -20,15 +20,11 @@ import numpy as np
 
 from infogan import InfoGANError
 from infogan.data.dataset import holding_out
+from infogan.files import atomic_path, cache_dir
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 CELEBA_CROP = 108 / 178  # of the width: the face, as the DCGAN and InfoGAN reproductions crop the aligned set
 CACHE_VERSION = 1
-
-
-def cache_home():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "infogan", "images")
 
 
 def list_images(folder):
@@ -94,7 +90,7 @@ def load_folder(folder, size, channels, kind):
         raise InfoGANError(f"{folder} holds no PNG or JPEG images (searched recursively)")
     stats = [(os.path.relpath(p, folder), os.path.getsize(p), int(os.path.getmtime(p))) for p in paths]
     key = json.dumps([CACHE_VERSION, os.path.abspath(folder), size, channels, kind, stats]).encode()
-    cached = os.path.join(cache_home(), hashlib.sha1(key).hexdigest() + ".npy")
+    cached = os.path.join(cache_dir("images"), hashlib.sha1(key).hexdigest() + ".npy")
     if os.path.isfile(cached):
         try:
             images = np.load(cached)
@@ -109,8 +105,6 @@ def load_folder(folder, size, channels, kind):
 
 def _save_cache(path, images):
     """The cache is a convenience: failing to write it only costs the next run a decode."""
-    from infogan.files import atomic_path
-
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:

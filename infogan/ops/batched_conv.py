@@ -14,6 +14,8 @@ import sys
 
 import paddle
 
+from infogan.files import cache_dir
+
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "batched_conv.cc")
 
 
@@ -41,7 +43,7 @@ def _wanted_gradients(x, weight):
 def _built():
     from paddle.utils.cpp_extension import load
 
-    build_dir = os.path.join(_cache_home(), "infogan", f"batched_conv-paddle{paddle.__version__}")
+    build_dir = cache_dir(f"batched_conv-paddle{paddle.__version__}")
     libs = os.path.join(os.path.dirname(paddle.__file__), "libs")  # Paddle's own MKL: cblas_sgemm
     try:
         import fcntl  # POSIX only: elsewhere the ImportError falls back to Paddle's kernels, as a failed build
@@ -62,10 +64,6 @@ def _built():
         reason = _first_error(os.path.join(build_dir, "build.log")) or (str(e).strip() or type(e).__name__)[:200]
         print(f"warning: batched CPU convolutions not built ({reason}): Paddle's own, slower kernels", file=sys.stderr)
         return None
-
-
-def _cache_home():
-    return os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
 
 
 @contextlib.contextmanager
