@@ -71,8 +71,9 @@ def purity_within(labels, groups):
 class Classifier:
     """A LeNet: conv 5x5 32, max-pool, conv 5x5 64, max-pool, FC 256 (the features), dropout, FC to the
     labels; trained with Adam on shifted training images, its parameters named C_ and kept in a scope of
-    its own. Its first weights and its dropout come from Paddle's generator, seeded with `seed` here: every
-    machine trains the same judge (at one thread count), and so measures the same distances."""
+    its own. Its first weights and its dropout come from Paddle's generator, seeded with `seed` here: it is
+    the same judge each time it is trained with the same thread settings (another thread count sums in
+    another order, and training amplifies that to another judge: docs/results.md)."""
 
     def __init__(self, image_shape, n_labels, exe, seed):
         import paddle
