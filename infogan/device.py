@@ -7,6 +7,7 @@ docs/performance.md measures each choice.
 """
 
 import os
+from contextlib import contextmanager
 
 from infogan import InfoGANError
 
@@ -34,6 +35,20 @@ def apply_thread_settings(environ=os.environ):
         return
     for name, value in thread_settings().items():
         environ.setdefault(name, value)
+
+
+@contextmanager
+def threads(n):
+    """Paddle's CPU kernels (MKL's and OpenMP's) on `n` threads inside, on the environment's MKL_NUM_THREADS
+    (else every core) after. The thread count sets the order of a product's sums, so it is part of a
+    computation's result: what must come out the same everywhere runs inside threads(1)."""
+    from paddle.base import core
+
+    core.set_num_threads(n)
+    try:
+        yield
+    finally:
+        core.set_num_threads(int(os.environ.get("MKL_NUM_THREADS") or os.cpu_count() or 1))
 
 
 def _cpu_vendor():

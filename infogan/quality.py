@@ -28,7 +28,7 @@ from infogan import InfoGANError
 SAMPLES = 5000  # drawn from the prior, and real images on each side of the Frechet distance
 SPREAD_SAMPLES = 1000  # drawn from the prior for their pixel spread
 PER_VALUE = 500  # samples of each value of the first categorical code, for its purity
-CLASSIFIER_VERSION = 6
+CLASSIFIER_VERSION = 7
 CLASSIFIER_SEED = 0
 EPOCHS, MAX_EPOCHS, MIN_STEPS, BATCH, LR = 8, 40, 1500, 128, 1e-3
 WIDTHS = (32, 64, 256)  # conv, conv, the features
@@ -71,9 +71,11 @@ def purity_within(labels, groups):
 class Classifier:
     """A LeNet: conv 5x5 32, max-pool, conv 5x5 64, max-pool, FC 256 (the features), dropout, FC to the
     labels; trained with Adam on shifted training images, its parameters named C_ and kept in a scope of
-    its own. Its first weights and its dropout come from Paddle's generator, seeded with `seed` here: it is
-    the same judge each time it is trained with the same thread settings (another thread count sums in
-    another order, and training amplifies that to another judge: docs/results.md)."""
+    its own. The same judge each time it is trained, whatever the caller's thread settings and Paddle's
+    generator: its first weights come from that generator seeded with `seed` (its state put back after),
+    its dropout and shifts from numpy's, and it trains on one thread (another count sums in another order,
+    and training amplifies that to another judge: docs/results.md). Machines whose CPUs take other MKL
+    kernels (AVX2, AVX-512) still round differently."""
 
     def __init__(self, image_shape, n_labels, exe, seed):
         import paddle
@@ -83,7 +85,6 @@ class Classifier:
         from infogan.nets import Conv2D, Linear
 
         paddle.enable_static()
-        paddle.seed(seed)
         self.exe, self.scope = exe, paddle.static.Scope()
         channels, side, _ = image_shape
         self.startup, self.train_program, self.infer = Program(), Program(), Program()
@@ -105,19 +106,28 @@ class Classifier:
                 )
                 out = Linear(WIDTHS[2], n_labels, paddle.ParamAttr(name="C_out.w"), paddle.ParamAttr(name="C_out.b"))
                 features = F.relu(fc(paddle.flatten(h, 1)))
-                logits = out(F.dropout(features, 0.5, training=training))
-                if training:
+                if training:  # dropout by a fed mask: 0 or 2 (kept, scaled by 1 / 0.5) for each feature
+                    keep = data("keep", [None, WIDTHS[2]], "float32")
+                    logits = out(features * keep)
                     labels = data("labels", [None], "int64")
                     self.loss = F.cross_entropy(logits, labels.unsqueeze(1))
                     self.lr = paddle.optimizer.lr.CosineAnnealingDecay(LR, T_max=1)
                     paddle.optimizer.Adam(self.lr).minimize(self.loss)
                 else:
+                    logits = out(features)
                     self.probs, self.features = F.softmax(logits, axis=1), features
-        with paddle.static.scope_guard(self.scope):
-            exe.run(self.startup)
+        state = paddle.get_rng_state()
+        paddle.seed(seed)
+        try:
+            with paddle.static.scope_guard(self.scope):
+                exe.run(self.startup)
+        finally:
+            paddle.set_rng_state(state)
 
     def fit(self, images, labels, seed=0):
         import paddle
+
+        from infogan.device import threads
 
         rng = np.random.default_rng(seed)
         size = min(BATCH, len(images))
@@ -125,12 +135,13 @@ class Classifier:
         # Small datasets get more passes (up to MAX_EPOCHS), towards as many steps as a large one.
         epochs = int(np.clip(-(-MIN_STEPS // per_epoch), EPOCHS, MAX_EPOCHS))
         self.lr.T_max = epochs * per_epoch  # the rate falls from LR to 0 along a half cosine
-        with paddle.static.scope_guard(self.scope):
+        with paddle.static.scope_guard(self.scope), threads(1):
             for _ in range(epochs):
                 order = rng.permutation(len(images))
                 for i in range(per_epoch):
                     batch = order[i * size : (i + 1) * size]
-                    feed = {"images": shifted(images[batch], rng), "labels": labels[batch]}
+                    keep = np.where(rng.random((size, WIDTHS[2])) < 0.5, 2.0, 0.0).astype(np.float32)
+                    feed = {"images": shifted(images[batch], rng), "labels": labels[batch], "keep": keep}
                     self.exe.run(self.train_program, feed=feed, fetch_list=[self.loss])
                     self.lr.step()
 
