@@ -143,6 +143,11 @@ class TrainConfig:
     lambda_real: float = setting(
         3.0, "weight of the clustering term: I(c; c') of Q's categories for real images and views"
     )
+    lambda_real_fade: list[int] | None = setting(
+        None,
+        "START END: the clustering term's weight falls linearly from --lambda-real at step START to 0 at END",
+        metavar="STEP",
+    )
     views: int = setting(2, "augmented views of each real image in the clustering term")
     li_warmup: int = setting(500, "iterations over which L_I's pull on G grows from none to all")
     li_delay: int = setting(0, "iterations before L_I pulls on G at all")
@@ -207,6 +212,12 @@ class TrainConfig:
         for name in ("lambda_cat", "lambda_cont", "lambda_real"):
             _float_range(flag(name), getattr(self, name), -1e-12, 1000.0, "a weight >= 0 (0 turns its term off)")
         self._validate_image_shape()
+        if self.lambda_real_fade is not None:
+            fade = self.lambda_real_fade
+            if not isinstance(fade, list) or len(fade) != 2 or not 0 <= fade[0] < fade[1] <= 10**9:
+                raise InfoGANError(f"--lambda-real-fade takes two steps START < END, such as 1500 2500, not {fade!r}")
+            if not self.lambda_real:
+                raise InfoGANError("--lambda-real-fade fades the clustering term: it needs --lambda-real > 0")
         if self.lambda_real and not self.categorical:
             raise InfoGANError("--lambda-real needs a categorical code to cluster real images by: set --lambda-real 0")
         if self.gan_baseline and self.q_step != "g":

@@ -4,6 +4,7 @@ the clustering term with the augmented views it compares.
     D step     min over D (and Q)   BCE(D(x), 1) + BCE(D(G(z, c)), 0)
                                     - lambda L_I(Q on the D step's fakes)        with --q-step d or both
                                     - lambda_real I(c; c') of Q on real views    with --lambda-real > 0
+                                      (lambda_real falling to 0 over the steps --lambda-real-fade gives)
     G+Q step   min over G (and Q)   BCE(D(G(z, c)), 1) - lambda_cat L_I(cat) - lambda_cont L_I(cont)
                (Q with --q-step g or both; only a share li_to_g(step) of L_I's gradient reaches G)
 
@@ -28,10 +29,12 @@ def minus_information(cfg, spec, loss, codes, q_out):
     return loss - cfg.lambda_cat * li_cat - cfg.lambda_cont * li_cont, {"li_cat": li_cat, "li_cont": li_cont}
 
 
-def d_step_loss(cfg, spec, real_logit, fake_logit, q_fake=None, codes=None, real_cat=None, view_cat=None):
+def d_step_loss(
+    cfg, spec, real_logit, fake_logit, q_fake=None, codes=None, real_cat=None, view_cat=None, real_weight=None
+):
     """The D step's loss and its fetches. `q_fake`: Q's output on the fakes (with --q-step d or both);
     `real_cat`, `view_cat`: Q's logits of the first categorical code for the real images and their views,
-    each view paired with its image (with --lambda-real)."""
+    each view paired with its image, and `real_weight` the fed weight of their term (with --lambda-real)."""
     d_loss = bce(real_logit, 1.0) + bce(fake_logit, 0.0)
     fetches = {
         "d_loss": d_loss,
@@ -43,7 +46,7 @@ def d_step_loss(cfg, spec, real_logit, fake_logit, q_fake=None, codes=None, real
         loss, _ = minus_information(cfg, spec, loss, codes, q_fake)
     if real_cat is not None:
         fetches["info_real"] = paired_information(real_cat, view_cat)
-        loss = loss - cfg.lambda_real * fetches["info_real"]
+        loss = loss - real_weight * fetches["info_real"]
     return loss, fetches
 
 
@@ -61,6 +64,17 @@ def li_to_g(cfg, step):
     if cfg.gan_baseline or ramp < 0:
         return 0.0
     return min(1.0, ramp / cfg.li_warmup) if cfg.li_warmup else 1.0
+
+
+def real_weight(cfg, step):
+    """The clustering term's weight at `step`: --lambda-real, or with --lambda-real-fade START END, falling
+    linearly from it at START to 0 at END and 0 after. Once the categories hold the digits (by about step
+    1,500 on full MNIST), the term has sorted them; kept on, it keeps D's trunk looking at what the views
+    share, and the samples come out further from real digits (docs/results.md)."""
+    if cfg.lambda_real_fade is None:
+        return cfg.lambda_real
+    start, end = cfg.lambda_real_fade
+    return cfg.lambda_real * min(1.0, max(0.0, (end - step) / (end - start)))
 
 
 def paired_information(logits, logits_other):

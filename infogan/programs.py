@@ -114,14 +114,17 @@ def build_d_step(cfg, spec, net, startup, world=ALONE):
         q_head = net.q_head(disc.features)
         # Q on the real batch records the running statistics its inference uses, and serves the clustering term.
         real_q = q_head(real_features, track=True)
-        q_fake, real_cat, view_cat = None, None, None
+        q_fake, real_cat, view_cat, real_weight = None, None, None, None
         if cfg.q_step in ("d", "both"):  # as the InfoGAN authors' code: D's trunk and Q learn L_I in this step
             q_fake = q_head(fake_features)
             codes = codes or code_feeds(spec)
         if cfg.lambda_real:
             real_cat = paddle.concat([spec.split_q(real_q)[0][0]] * cfg.views)
             view_cat = spec.split_q(q_head(paddle.concat(view_features)))[0][0]
-        loss, fetches = objective.d_step_loss(cfg, spec, real_logit, fake_logit, q_fake, codes, real_cat, view_cat)
+            real_weight = data("lambda_real", [1], "float32")  # objective.real_weight(cfg, step)
+        loss, fetches = objective.d_step_loss(
+            cfg, spec, real_logit, fake_logit, q_fake, codes, real_cat, view_cat, real_weight
+        )
         optimised = ("D_", "Q_") if cfg.q_step != "g" or cfg.lambda_real else "D_"
         # With several ranks, each one's wish to stop (a signal) travels with the gradients: all stop together.
         stop = data("stop", [1], "float32") if world.size > 1 else None

@@ -22,7 +22,7 @@ from infogan.config import TrainConfig, flag, read_config, resumable
 from infogan.distributed import ALONE, broadcast_parameters, check_batch, connect, world
 from infogan.files import write_text
 from infogan.latent import LatentSpec
-from infogan.objective import clustering_views, li_to_g
+from infogan.objective import clustering_views, li_to_g, real_weight
 from infogan.rundir import Log, NewRun, RunLock, check_new_run_dir
 
 LOG_KEYS = ("d_loss", "g_loss", "L_I_cat", "L_I_cont", "d_real", "d_fake", "accuracy")
@@ -144,6 +144,7 @@ class TrainingStep:
         views = clustering_views(cfg, real, np.random.default_rng([cfg.seed, 2, step]), self.value_range)
         if views is not None:
             d_feed["real_aug"] = world.shard_views(views, n) if world.size > 1 else views
+            d_feed["lambda_real"] = np.full([1], real_weight(cfg, step), "float32")
         d_keys = [k for k in D_STATS if k in d.fetches] if fetch_stats else []
         if world.size > 1:
             d_feed["stop"] = np.full([1], float(stop), "float32")

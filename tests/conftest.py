@@ -137,8 +137,8 @@ class Setup:
         feed = dict(self.latent, li_to_g=np.full([1], li_to_g(self.cfg, step), "float32"))
         return self.run(self.programs.gq_step, feed, ["fake", "g_loss", "li_cat"])
 
-    def d_step(self, fake, fetch=("d_loss",)):
-        from infogan.objective import clustering_views
+    def d_step(self, fake, fetch=("d_loss",), step=0):
+        from infogan.objective import clustering_views, real_weight
 
         feed = {"real": self.real, "fake": fake}
         if self.cfg.q_step != "g":
@@ -146,6 +146,7 @@ class Setup:
         views = clustering_views(self.cfg, self.real, np.random.default_rng(1))
         if views is not None:
             feed["real_aug"] = views
+            feed["lambda_real"] = np.full([1], real_weight(self.cfg, step), "float32")
         return self.run(self.programs.d_step, feed, list(fetch))
 
     def generate(self, latent=None):

@@ -71,6 +71,10 @@ def test_presets_sit_between_the_defaults_and_the_flags():
         ({"gan_baseline": True, "q_step": "d"}, "--gan-baseline trains a plain GAN's D"),
         ({"lambda_real": 1.0, "categorical": [], "continuous": 2}, "--lambda-real needs a categorical code"),
         ({"leak": 1.5}, "--leak must be a slope"),
+        ({"lambda_real_fade": [1500]}, "--lambda-real-fade takes two steps START < END"),
+        ({"lambda_real_fade": [2500, 1500]}, "--lambda-real-fade takes two steps START < END"),
+        ({"lambda_real_fade": [-1, 1500]}, "--lambda-real-fade takes two steps START < END"),
+        ({"lambda_real_fade": [1500, 2500], "lambda_real": 0.0}, "--lambda-real-fade fades the clustering term"),
     ],
 )
 def test_bad_settings(flags, message):

@@ -48,6 +48,13 @@ def test_li_to_g_delays_then_warms_up():
     assert objective.li_to_g(TrainConfig(li_delay=0, li_warmup=0, gan_baseline=True), 10**6) == 0
 
 
+def test_the_clustering_terms_weight_fades_linearly_between_its_two_steps():
+    faded = TrainConfig(lambda_real=3.0, lambda_real_fade=[100, 300])
+    weights = [objective.real_weight(faded, step) for step in (0, 100, 150, 200, 300, 10**6)]
+    assert weights == pytest.approx([3.0, 3.0, 2.25, 1.5, 0.0, 0.0])
+    assert objective.real_weight(TrainConfig(lambda_real=3.0), 10**6) == 3.0
+
+
 def test_augmented_views_are_the_same_digits_moved():
     images = np.zeros((3, 1, 28, 28), np.float32)
     images[:, 0, 10:18, 12:16] = 1.0

@@ -42,6 +42,22 @@ def test_default_d_step_also_trains_q_on_real_views():
     assert 0.0 <= info_real <= np.log(10) + 1e-6
 
 
+def test_a_faded_out_clustering_term_leaves_q_be_and_d_as_without_the_term():
+    faded = Setup(TrainConfig(li_warmup=0, ema=0.0, lambda_real_fade=[0, 1]))
+    without = Setup(TrainConfig(li_warmup=0, ema=0.0, lambda_real=0.0))
+    fake = without.generate()
+    before = faded.values()
+    faded.d_step(fake, step=1)
+    without.d_step(fake)
+    after = faded.values()
+    assert not trainable(changed(before, after), "Q_"), "a term of weight 0 trained Q"
+    # D's batches stacked four deep (real, fake, two views) rather than two sum in another order: Adam's
+    # first step (about +-lr for each weight) then differs by rounding alone, where the term on moves D's
+    # trunk by up to 2 lr more.
+    for name in trainable(before, "D_"):
+        np.testing.assert_allclose(after[name], without.values()[name], rtol=0, atol=0.25 * without.cfg.lr_d)
+
+
 def test_authors_d_step_trains_d_and_q_on_l_i_and_their_g_step_only_g():
     s = Setup(TrainConfig(li_warmup=0, lambda_real=0.0, q_step="d"))
     before = s.values()
