@@ -92,9 +92,14 @@ PRESETS = {
 PRESET_OF_DATASET = {"mnist": "mnist", "fashion-mnist": "mnist", "svhn": "svhn", "celeba": "celeba", "folder": "svhn"}
 
 
-def setting(default, help, resumable=False, choices=None, metavar=None):
-    """A TrainConfig field with its command-line help; `resumable` settings may change on --resume."""
-    meta = {"help": help, "resumable": resumable, "choices": choices, "metavar": metavar}
+REQUIRED = object()  # a setting every config.json holds
+
+
+def setting(default, help, resumable=False, choices=None, metavar=None, absent_means=REQUIRED):
+    """A TrainConfig field with its command-line help; `resumable` settings may change on --resume;
+    `absent_means`: for a setting added later, its value in a config.json written before it existed (what
+    that version did), so that older runs still load."""
+    meta = {"help": help, "resumable": resumable, "choices": choices, "metavar": metavar, "absent": absent_means}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -147,6 +152,7 @@ class TrainConfig:
         None,
         "START END: the clustering term's weight falls linearly from --lambda-real at step START to 0 at END",
         metavar="STEP",
+        absent_means=None,
     )
     views: int = setting(2, "augmented views of each real image in the clustering term")
     li_warmup: int = setting(500, "iterations over which L_I's pull on G grows from none to all")
@@ -297,6 +303,8 @@ class TrainConfig:
         unknown = sorted(set(values) - set(names))
         if unknown:
             raise InfoGANError(f"{source} has unknown settings {unknown}: written by a newer version of this project?")
+        fields = dataclasses.fields(cls)
+        values = {f.name: f.metadata["absent"] for f in fields if f.metadata["absent"] is not REQUIRED} | values
         missing = [name for name in names if name not in values]
         if missing:
             raise InfoGANError(

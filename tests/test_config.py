@@ -93,6 +93,9 @@ def test_config_json_round_trip_and_refusals(tmp_path):
     (run / "config.json").write_text(json.dumps({k: v for k, v in values.items() if k != "leak"}))
     with pytest.raises(InfoGANError, match=r"lacks the settings \['leak'\]: written by an older version"):
         read_config(str(run))
+    # A setting added later reads, where absent, as what the versions before it did.
+    (run / "config.json").write_text(json.dumps({k: v for k, v in values.items() if k != "lambda_real_fade"}))
+    assert read_config(str(run)) == dataclasses.replace(cfg, iterations=3000)
     (run / "config.json").write_text(json.dumps(dict(values, color="red")))
     with pytest.raises(InfoGANError, match=r"unknown settings \['color'\]"):
         read_config(str(run))
