@@ -11,6 +11,8 @@ from infogan.config import TrainConfig
 from infogan.grids import generate
 from infogan.programs import build_inference
 
+WEIGHT = {"lambda_real": np.full([1], 3.0, "float32")}  # the clustering term's, fed to the D step
+
 
 @pytest.fixture(scope="module")
 def setup():
@@ -77,7 +79,7 @@ def test_each_view_is_paired_with_its_own_image():
     for views in (1, 2):
         s = Setup(TrainConfig(views=views))
         view = s.real[::-1]  # each image's view is another image, so that the pairing shows
-        feed = {"real": s.real, "fake": s.generate(), "real_aug": np.tile(view, (views, 1, 1, 1))}
+        feed = {"real": s.real, "fake": s.generate(), "real_aug": np.tile(view, (views, 1, 1, 1)), **WEIGHT}
         info.append(s.run(s.programs.d_step, feed, ["info_real"])[0])
     np.testing.assert_allclose(info[0], info[1], rtol=1e-5)
 
@@ -125,6 +127,7 @@ def test_running_statistics_are_real_images_for_d_and_q_and_samples_for_g(lambda
     feed = {"real": other.real, "fake": np.zeros_like(fake)}
     if lambda_real:
         feed["real_aug"] = np.ones((cfg.views * len(other.real), *cfg.image_shape), np.float32)
+        feed.update(WEIGHT)
     other.run(other.programs.d_step, feed, ["d_loss"])
     d_and_q = {n for n in stats if n.startswith(("D_", "Q_"))}
     for name in d_and_q:
