@@ -68,9 +68,8 @@ def li_to_g(cfg, step):
 
 def real_weight(cfg, step):
     """The clustering term's weight at `step`: --lambda-real, or with --lambda-real-fade START END, falling
-    linearly from it at START to 0 at END and 0 after. Once the categories hold the digits (by about step
-    1,500 on full MNIST), the term has sorted them; kept on, it keeps D's trunk looking at what the views
-    share, and the samples come out further from real digits (docs/results.md)."""
+    linearly from it at START to 0 at END and 0 after: the samples of a run whose categories are sorted
+    by START come out closer to real digits, and a run still sorting them stops (docs/results.md)."""
     if cfg.lambda_real_fade is None:
         return cfg.lambda_real
     start, end = cfg.lambda_real_fade
