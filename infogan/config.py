@@ -299,11 +299,11 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values, source):
         """A config written by to_json; `source` names it in errors."""
-        names = [f.name for f in dataclasses.fields(cls)]
+        fields = dataclasses.fields(cls)
+        names = [f.name for f in fields]
         unknown = sorted(set(values) - set(names))
         if unknown:
             raise InfoGANError(f"{source} has unknown settings {unknown}: written by a newer version of this project?")
-        fields = dataclasses.fields(cls)
         values = {f.name: f.metadata["absent"] for f in fields if f.metadata["absent"] is not REQUIRED} | values
         missing = [name for name in names if name not in values]
         if missing:
