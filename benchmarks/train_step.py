@@ -50,7 +50,8 @@ class Setting:
         """The row this one is compared with: the project's own step for its settings and batch."""
         if self.config == SVHN:
             return f"SVHN preset (32x32 colour), batch {self.batch}"
-        return f"{'the paper' if self.config == PAPER else 'training defaults'}, batch {self.batch}"
+        paper = self.config.get("lambda_real") == 0.0
+        return f"{'the paper' if paper else 'training defaults'}, batch {self.batch}"
 
 
 def settings(batch_sizes, alternatives, torch_too, layers=False):
@@ -84,6 +85,7 @@ def settings(batch_sizes, alternatives, torch_too, layers=False):
             Setting("SVHN preset, Paddle's own kernels", "train", config=SVHN, compute={"batched_conv": False}),
             Setting("no losses fetched (fake batch only)", "train", extra={"no_stats": True}),
             Setting("one Program holding every op (the paper)", "one_program", config=PAPER),
+            Setting("the paper with --r1 10", "train", config=PAPER | {"r1": 10.0}),
         ]
         if "MKL_DEBUG_CPU_TYPE" in thread_settings():
             own = unset | {k: v for k, v in thread_settings().items() if k != "MKL_DEBUG_CPU_TYPE"}

@@ -154,6 +154,11 @@ class TrainConfig:
         metavar="STEP",
         absent_means=None,
     )
+    r1: float = setting(
+        0.0,
+        "weight gamma of D's R1 penalty, gamma/2 E||grad_x D(x)||^2 over real images (Mescheder et al.; 0: none)",
+        absent_means=0.0,
+    )
     views: int = setting(2, "augmented views of each real image in the clustering term")
     li_warmup: int = setting(500, "iterations over which L_I's pull on G grows from none to all")
     li_delay: int = setting(0, "iterations before L_I pulls on G at all")
@@ -215,7 +220,7 @@ class TrainConfig:
         _float_range("--beta1", self.beta1, -1e-12, 1.0, "Adam's beta1, in [0, 1)")
         _float_range("--ema", self.ema, -1e-12, 1.0, "a decay in [0, 1), such as 0.999 (0: no average)")
         _float_range("--leak", self.leak, -1e-12, 1.0, "a slope in [0, 1)")
-        for name in ("lambda_cat", "lambda_cont", "lambda_real"):
+        for name in ("lambda_cat", "lambda_cont", "lambda_real", "r1"):
             _float_range(flag(name), getattr(self, name), -1e-12, 1000.0, "a weight >= 0 (0 turns its term off)")
         self._validate_image_shape()
         if self.lambda_real_fade is not None:

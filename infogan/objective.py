@@ -5,6 +5,7 @@ the clustering term with the augmented views it compares.
                                     - lambda L_I(Q on the D step's fakes)        with --q-step d or both
                                     - lambda_real I(c; c') of Q on real views    with --lambda-real > 0
                                       (lambda_real falling to 0 over the steps --lambda-real-fade gives)
+                                    + gamma/2 E||grad_x D(x)||^2 over real x     with --r1 gamma > 0
     G+Q step   min over G (and Q)   BCE(D(G(z, c)), 1) - lambda_cat L_I(cat) - lambda_cont L_I(cont)
                (Q with --q-step g or both; only a share li_to_g(step) of L_I's gradient reaches G)
 
@@ -30,11 +31,21 @@ def minus_information(cfg, spec, loss, codes, q_out):
 
 
 def d_step_loss(
-    cfg, spec, real_logit, fake_logit, q_fake=None, codes=None, real_cat=None, view_cat=None, real_weight=None
+    cfg,
+    spec,
+    real_logit,
+    fake_logit,
+    q_fake=None,
+    codes=None,
+    real_cat=None,
+    view_cat=None,
+    real_weight=None,
+    r1=None,
 ):
     """The D step's loss and its fetches. `q_fake`: Q's output on the fakes (with --q-step d or both);
     `real_cat`, `view_cat`: Q's logits of the first categorical code for the real images and their views,
-    each view paired with its image, and `real_weight` the fed weight of their term (with --lambda-real)."""
+    each view paired with its image, and `real_weight` the fed weight of their term (with --lambda-real);
+    `r1`: E||grad_x D(x)||^2 over real images (squared_input_gradient, with --r1)."""
     d_loss = bce(real_logit, 1.0) + bce(fake_logit, 0.0)
     fetches = {
         "d_loss": d_loss,
@@ -47,6 +58,9 @@ def d_step_loss(
     if real_cat is not None:
         fetches["info_real"] = paired_information(real_cat, view_cat)
         loss = loss - real_weight * fetches["info_real"]
+    if r1 is not None:
+        fetches["r1"] = r1
+        loss = loss + cfg.r1 / 2 * r1
     return loss, fetches
 
 
@@ -55,6 +69,14 @@ def gq_step_loss(cfg, spec, fake_logit, q_fake, codes):
     g_loss = bce(fake_logit, 1.0)
     loss, terms = minus_information(cfg, spec, g_loss, codes, q_fake)
     return loss, {"g_loss": g_loss, **terms}
+
+
+def squared_input_gradient(logit, images):
+    """E ||grad_x logit(x)||^2 over a batch of images x. R1 (Mescheder et al., 2018) penalises it on real
+    images: D flat where the data are does not push G past them. The penalty's own gradient differentiates
+    this gradient again, so every op of D needs a double gradient (nets.twice_differentiable)."""
+    grad = paddle.static.gradients([paddle.sum(logit)], [images])[0]
+    return paddle.mean(paddle.sum(paddle.square(grad), axis=[1, 2, 3]))
 
 
 def li_to_g(cfg, step):

@@ -27,7 +27,10 @@ from paddle.utils import unique_name
 
 from infogan import objective
 from infogan.distributed import ALONE, average_gradients
-from infogan.nets import AVERAGE, NetSpec
+from infogan.nets import AVERAGE, NetSpec, twice_differentiable
+
+# Real images R1 is estimated on in each D step: its gradient's gradient is dear (docs/performance.md).
+R1_IMAGES = 16
 
 
 @dataclass
@@ -95,6 +98,7 @@ def build_d_step(cfg, spec, net, startup, world=ALONE):
     program = Program()
     with program_guard(program, startup), unique_name.guard("d_step_"):
         real = image_feed("real", net.image_shape)
+        real.stop_gradient = not cfg.r1  # R1 differentiates D's logit with respect to the real images
         codes = {}
         if cfg.fresh_fakes:
             codes, latent = latent_feeds(spec)
@@ -122,8 +126,14 @@ def build_d_step(cfg, spec, net, startup, world=ALONE):
             real_cat = paddle.concat([spec.split_q(real_q)[0][0]] * cfg.views)
             view_cat = spec.split_q(q_head(paddle.concat(view_features)))[0][0]
             real_weight = data("lambda_real", [1], "float32")  # objective.real_weight(cfg, step)
+        r1 = None
+        if cfg.r1:  # D again on the first R1_IMAGES real images alone, batch-normalised by their own statistics:
+            # apart from the stacking's concat, whose gradient has no working gradient of its own under PIR
+            some_real = real[:R1_IMAGES]
+            with twice_differentiable():
+                r1 = objective.squared_input_gradient(disc(some_real)[0], some_real)
         loss, fetches = objective.d_step_loss(
-            cfg, spec, real_logit, fake_logit, q_fake, codes, real_cat, view_cat, real_weight
+            cfg, spec, real_logit, fake_logit, q_fake, codes, real_cat, view_cat, real_weight, r1
         )
         optimised = ("D_", "Q_") if cfg.q_step != "g" or cfg.lambda_real else "D_"
         # With several ranks, each one's wish to stop (a signal) travels with the gradients: all stop together.

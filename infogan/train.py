@@ -27,7 +27,7 @@ from infogan.rundir import Log, NewRun, RunLock, check_new_run_dir
 
 LOG_KEYS = ("d_loss", "g_loss", "L_I_cat", "L_I_cont", "d_real", "d_fake", "accuracy")
 GQ_STATS = ("li_cat", "li_cont", "g_loss")
-D_STATS = ("d_loss", "d_real", "d_fake", "info_real")  # info_real: only with --lambda-real
+D_STATS = ("d_loss", "d_real", "d_fake", "info_real", "r1")  # info_real: only with --lambda-real; r1: --r1
 VALIDATION_IMAGES = 2000  # validation images scored during training; scripts/evaluate.py scores them all
 EMA_EVERY = 4  # steps between updates of the weights' moving averages, each with the decay to the 4th
 
@@ -377,6 +377,8 @@ class Trainer:
             record["ranks"] = self.world.size
         if "info_real" in stats:  # the clustering term, where the D step has one
             record["I_real"] = stats["info_real"]
+        if "r1" in stats:  # E||grad_x D(x)||^2 over real images, with --r1
+            record["r1"] = stats["r1"]
         for key in ("accuracy", "accuracy_per_code"):
             if key in stats:
                 record[key] = stats[key]

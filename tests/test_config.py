@@ -71,6 +71,7 @@ def test_presets_sit_between_the_defaults_and_the_flags():
         ({"gan_baseline": True, "q_step": "d"}, "--gan-baseline trains a plain GAN's D"),
         ({"lambda_real": 1.0, "categorical": [], "continuous": 2}, "--lambda-real needs a categorical code"),
         ({"leak": 1.5}, "--leak must be a slope"),
+        ({"r1": -1.0}, "--r1 must be a weight >= 0"),
         ({"lambda_real_fade": [1500]}, "--lambda-real-fade takes two steps START < END"),
         ({"lambda_real_fade": [2500, 1500]}, "--lambda-real-fade takes two steps START < END"),
         ({"lambda_real_fade": [-1, 1500]}, "--lambda-real-fade takes two steps START < END"),

@@ -1,5 +1,6 @@
 """The networks' speed devices compute what the plain layers would; batch norm per group."""
 
+import contextlib
 import functools
 import sys
 
@@ -104,6 +105,33 @@ def test_stacked_batches_are_batch_normalised_each_on_its_own():
     np.testing.assert_allclose(stacked, np.concatenate([a_logits, b_logits]), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(stacked_feat, np.concatenate([a_feat, b_feat]), rtol=1e-4, atol=1e-4)
     assert np.abs(together - stacked).max() > 1e-3  # one shared batch norm would be another network
+
+
+def test_d_built_twice_differentiable_computes_what_d_does_and_its_gradients_gradient():
+    # R1's own gradient differentiates D's input gradient: built inside twice_differentiable(), D must give
+    # the same logits and input gradient by ops that have a double gradient (neither the batched
+    # convolutions nor Paddle's batch norm kernel, nor flatten, has a usable one).
+    x = np.random.default_rng(0).random((6, 1, 28, 28), dtype=np.float32)
+
+    def build():
+        images = paddle.static.data("x", [6, 1, 28, 28], "float32")
+        images.stop_gradient = False
+        disc = MNIST_NET.discriminator()
+        fetches = []
+        for twice in (False, True):
+            with nets.twice_differentiable() if twice else contextlib.nullcontext():
+                logits = disc(images)[0]
+            fetches += [logits, paddle.static.gradients([paddle.sum(logits)], [images])[0]]
+        penalty = paddle.sum(paddle.square(fetches[-1]))
+        return [*fetches, paddle.static.gradients([penalty], [disc.conv1.layer.weight])[0]]
+
+    ops = set()
+    logits, grad, twice_logits, twice_grad, grad_of_grad = run(build, {"x": x}, ops)
+    assert any(name.startswith("custom_op.batched") for name in ops)  # the first D: the usual kernels
+    np.testing.assert_allclose(twice_logits, logits, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(twice_grad, grad, rtol=1e-3, atol=1e-6)
+    assert np.isfinite(grad_of_grad).all() and np.abs(grad_of_grad).max() > 0
+    assert not nets._twice_differentiable  # the switch is off again after its block
 
 
 def batched_and_paddles_own(

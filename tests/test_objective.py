@@ -40,6 +40,18 @@ def test_paired_information_against_its_closed_form():
     assert run_paired_information(logits, other) == pytest.approx(expected, rel=1e-4)
 
 
+def test_squared_input_gradient_against_its_closed_form():
+    # logit(x) = c sum(x^2) has gradient 2 c x: E ||grad||^2 = 4 c^2 E sum(x^2), the images' own sums.
+    x = np.random.default_rng(0).normal(size=(5, 1, 4, 4)).astype("float32")
+    program, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(program, startup):
+        images = paddle.static.data("x", [None, 1, 4, 4], "float32")
+        images.stop_gradient = False
+        out = objective.squared_input_gradient(0.5 * paddle.sum(paddle.square(images), axis=[1, 2, 3]), images)
+    value = paddle.static.Executor(paddle.CPUPlace()).run(program, feed={"x": x}, fetch_list=[out])[0]
+    assert value == pytest.approx((x**2).sum(axis=(1, 2, 3)).mean(), rel=1e-5)
+
+
 def test_li_to_g_delays_then_warms_up():
     delayed = TrainConfig(li_delay=100, li_warmup=50)
     assert [objective.li_to_g(delayed, step) for step in (0, 99, 100, 125, 150, 10**6)] == [0, 0, 0, 0.5, 1, 1]

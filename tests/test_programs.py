@@ -9,7 +9,7 @@ from conftest import Setup, changed, running_stats, trainable
 from infogan import checkpoints
 from infogan.config import TrainConfig
 from infogan.grids import generate
-from infogan.programs import build_inference
+from infogan.programs import R1_IMAGES, build_inference
 
 WEIGHT = {"lambda_real": np.full([1], 3.0, "float32")}  # the clustering term's, fed to the D step
 
@@ -58,6 +58,31 @@ def test_a_faded_out_clustering_term_leaves_q_be_and_d_as_without_the_term():
     # trunk by up to 2 lr more.
     for name in trainable(before, "D_"):
         np.testing.assert_allclose(after[name], without.values()[name], rtol=0, atol=0.25 * without.cfg.lr_d)
+
+
+def test_r1_is_the_closed_form_and_moves_d_alone_recording_no_statistics():
+    # The article's MLP D, logit = relu(x W1 + b1) W2 + b2, has input gradient W1 (W2 * [x W1 + b1 > 0]);
+    # R1 averages its square over the batch's first R1_IMAGES.
+    mlp = Setup(TrainConfig(arch="mlp", li_warmup=0, ema=0.0, lambda_real=0.0, r1=10.0))
+    rng = np.random.default_rng(1)
+    mlp.real = rng.random((R1_IMAGES + 8, 1, 28, 28), dtype=np.float32)
+    fake, v = mlp.generate(mlp.spec.sample(rng, R1_IMAGES + 8)), mlp.values()
+    x = mlp.real[:R1_IMAGES].reshape(R1_IMAGES, -1)
+    grad = ((x @ v["D_mlp1.w"] + v["D_mlp1.b"] > 0) * v["D_mlp_out.w"][:, 0]) @ v["D_mlp1.w"].T
+    assert mlp.d_step(fake, ["r1"])[0] == pytest.approx((grad**2).sum(axis=1).mean(), rel=1e-4)
+
+    with_r1 = Setup(TrainConfig(li_warmup=0, ema=0.0, lambda_real=0.0, r1=10.0))
+    without = Setup(TrainConfig(li_warmup=0, ema=0.0, lambda_real=0.0))
+    fake, before = without.generate(), with_r1.values()
+    for s in (with_r1, without):
+        s.d_step(fake)
+    after, plain = with_r1.values(), without.values()
+    moved = changed(before, after)
+    assert trainable(before, "D_") <= moved and not trainable(moved, "G_") and not trainable(moved, "Q_")
+    # The penalty's pass on the real batch records no statistics: they are those of the step without it.
+    for name in running_stats(before):
+        np.testing.assert_array_equal(after[name], plain[name], err_msg=name)
+    assert max(np.abs(after[n] - plain[n]).max() for n in trainable(before, "D_")) > with_r1.cfg.lr_d
 
 
 def test_authors_d_step_trains_d_and_q_on_l_i_and_their_g_step_only_g():
