@@ -249,7 +249,7 @@ class _TrackingChoice:
 
     def _decomposed(self, x):
         """Training-mode batch norm of the batch's own statistics out of elementwise ops and means: the same
-        numbers as F.batch_norm, whose CPU double gradient took 1.3 s a D step at two threads (batch 64)."""
+        numbers as F.batch_norm, whose CPU double gradient took 1.3 s a call at batch 64 (Paddle's profiler)."""
         axes = [0] if x.ndim == 2 else [0, 2, 3]
         shape = [1, -1] if x.ndim == 2 else [1, -1, 1, 1]
         centred = x - paddle.mean(x, axis=axes, keepdim=True)

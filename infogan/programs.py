@@ -127,8 +127,8 @@ def build_d_step(cfg, spec, net, startup, world=ALONE):
             view_cat = spec.split_q(q_head(paddle.concat(view_features)))[0][0]
             real_weight = data("lambda_real", [1], "float32")  # objective.real_weight(cfg, step)
         r1 = None
-        if cfg.r1:  # D again on the first R1_IMAGES real images alone, batch-normalised by their own statistics:
-            # apart from the stacking's concat, whose gradient has no working gradient of its own under PIR
+        if cfg.r1:  # D again on the first R1_IMAGES real images alone, batch-normalised by their own statistics as
+            # in the stacked pass, whose concat has a gradient but no working gradient of that under PIR
             some_real = real[:R1_IMAGES]
             with twice_differentiable():
                 r1 = objective.squared_input_gradient(disc(some_real)[0], some_real)
