@@ -98,7 +98,6 @@ def build_d_step(cfg, spec, net, startup, world=ALONE):
     program = Program()
     with program_guard(program, startup), unique_name.guard("d_step_"):
         real = image_feed("real", net.image_shape)
-        real.stop_gradient = not cfg.r1  # R1 differentiates D's logit with respect to the real images
         codes = {}
         if cfg.fresh_fakes:
             codes, latent = latent_feeds(spec)
@@ -130,6 +129,7 @@ def build_d_step(cfg, spec, net, startup, world=ALONE):
         if cfg.r1:  # D again on the first R1_IMAGES real images alone, batch-normalised by their own statistics as
             # in the stacked pass, whose concat has a gradient but no working gradient of that under PIR
             some_real = real[:R1_IMAGES]
+            some_real.stop_gradient = False  # R1 differentiates D's logit with respect to them
             with twice_differentiable():
                 r1 = objective.squared_input_gradient(disc(some_real)[0], some_real)
         loss, fetches = objective.d_step_loss(
