@@ -225,7 +225,11 @@ class TrainConfig:
         self._validate_image_shape()
         if self.lambda_real_fade is not None:
             fade = self.lambda_real_fade
-            if not isinstance(fade, list) or len(fade) != 2 or not 0 <= fade[0] < fade[1] <= 10**9:
+            if not isinstance(fade, list) or len(fade) != 2:
+                raise InfoGANError(f"--lambda-real-fade takes two steps START < END, such as 1500 2500, not {fade!r}")
+            for step in fade:
+                _int_range("--lambda-real-fade", step, 0, 10**9)
+            if fade[0] >= fade[1]:
                 raise InfoGANError(f"--lambda-real-fade takes two steps START < END, such as 1500 2500, not {fade!r}")
             if not self.lambda_real:
                 raise InfoGANError("--lambda-real-fade fades the clustering term: it needs --lambda-real > 0")

@@ -74,7 +74,9 @@ def test_presets_sit_between_the_defaults_and_the_flags():
         ({"r1": -1.0}, "--r1 must be a weight >= 0"),
         ({"lambda_real_fade": [1500]}, "--lambda-real-fade takes two steps START < END"),
         ({"lambda_real_fade": [2500, 1500]}, "--lambda-real-fade takes two steps START < END"),
-        ({"lambda_real_fade": [-1, 1500]}, "--lambda-real-fade takes two steps START < END"),
+        ({"lambda_real_fade": [-1, 1500]}, "--lambda-real-fade must be a whole number from 0"),
+        ({"lambda_real_fade": [1500.5, 2500]}, "--lambda-real-fade must be a whole number from 0"),
+        ({"lambda_real_fade": "1500 2500"}, "--lambda-real-fade takes two steps START < END"),
         ({"lambda_real_fade": [1500, 2500], "lambda_real": 0.0}, "--lambda-real-fade fades the clustering term"),
     ],
 )
