@@ -225,12 +225,13 @@ class TrainConfig:
         self._validate_image_shape()
         if self.lambda_real_fade is not None:
             fade = self.lambda_real_fade
+            two_steps = InfoGANError(f"--lambda-real-fade takes two steps START < END, such as 1500 2500, not {fade!r}")
             if not isinstance(fade, list) or len(fade) != 2:
-                raise InfoGANError(f"--lambda-real-fade takes two steps START < END, such as 1500 2500, not {fade!r}")
+                raise two_steps
             for step in fade:
                 _int_range("--lambda-real-fade", step, 0, 10**9)
             if fade[0] >= fade[1]:
-                raise InfoGANError(f"--lambda-real-fade takes two steps START < END, such as 1500 2500, not {fade!r}")
+                raise two_steps
             if not self.lambda_real:
                 raise InfoGANError("--lambda-real-fade fades the clustering term: it needs --lambda-real > 0")
         if self.lambda_real and not self.categorical:
