@@ -266,6 +266,7 @@ class Trainer:
 
         cfg, main = self.cfg, self.world.main
         self.run_dir = run_dir
+        self.run_dir_identity = _identity(run_dir) if main else None  # other ranks write nothing there
         self.log = Log(run_dir)
         start = start_from or 0
         total = cfg.total_iterations(len(self.data.train_images))
@@ -289,6 +290,7 @@ class Trainer:
                 stopping = stats.pop("stop") > 0 if self.world.size > 1 else signals.received
                 self._check_finite(step + 1, stats)
                 if main:
+                    self._check_run_dir(step + 1)
                     if self._due(step, cfg.eval_every, total) and self.data.val_labels is not None:
                         stats.update(self.validation_accuracy())
                     if "accuracy" in stats or self._due(step, cfg.log_every, total):
@@ -318,6 +320,19 @@ class Trainer:
                 f"rank {self.world.rank} lost the other ranks in step {step + 1} ({reason}): "
                 "one of them stopped or failed; its own log under the launcher's --log_dir says why"
             ) from None
+
+    def _check_run_dir(self, step):
+        """A run directory moved or deleted while training stops the run: writing on would start a second,
+        partial run (no config.json) at the old path."""
+        try:
+            same = _identity(self.run_dir) == self.run_dir_identity
+        except OSError:
+            same = False
+        if not same:
+            raise InfoGANError(
+                f"{self.run_dir} was moved or deleted while training: stopped at step {step}, writing nothing more "
+                "(a moved run continues from its last checkpoint with --resume ITS_NEW_PATH)"
+            )
 
     def _check_finite(self, step, stats):
         bad = [k for k, v in stats.items() if not math.isfinite(v)]
@@ -414,6 +429,11 @@ class Trainer:
     @staticmethod
     def _due(step, every, total):
         return (step + 1) % every == 0 or step + 1 == total
+
+
+def _identity(folder):
+    info = os.stat(folder)
+    return info.st_dev, info.st_ino
 
 
 def _progress(start, total, disable=False):

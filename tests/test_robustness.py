@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -244,6 +245,29 @@ def test_a_full_disk_at_a_checkpoint_keeps_the_previous_one_and_leaves_no_partia
         trainer.run(run_dir, start_from=None)
     assert os.listdir(os.path.join(run_dir, "checkpoints")) == ["step_0000002"]
     assert not leftovers(run_dir)
+
+
+@pytest.mark.parametrize("replaced", [False, True])
+def test_a_run_directory_moved_while_training_stops_the_run_and_nothing_is_written_at_its_old_path(
+    tiny_mnist, tmp_path, monkeypatch, replaced
+):
+    run_dir, moved = str(tmp_path / "run"), str(tmp_path / "moved")
+    trainer = tiny_trainer(tiny_mnist, run_dir, checkpoint_every=2)
+    real_step = trainer.step
+
+    def step_then_move(step, real, **options):
+        stats = real_step(step, real, **options)
+        if step == 2:  # after the step-2 checkpoint, before step 3's grids and checkpoint
+            shutil.move(run_dir, moved)
+            if replaced:  # a new folder of the same name: still not the run's
+                os.makedirs(run_dir)
+        return stats
+
+    monkeypatch.setattr(trainer, "step", step_then_move)
+    with pytest.raises(InfoGANError, match=r"run was moved or deleted while training: stopped at step 3, .*--resume"):
+        trainer.run(run_dir, start_from=None)
+    assert os.listdir(run_dir) == [] if replaced else not os.path.exists(run_dir)
+    assert os.listdir(os.path.join(moved, "checkpoints")) == ["step_0000002"]
 
 
 @pytest.mark.parametrize("fragment", ["_random.png", "curves.png"])
