@@ -160,6 +160,12 @@ def table(metrics):
             f"with even labels {quality['frechet_distance_even_labels_vs_real']:.2f}); judged by a classifier "
             f"{quality['classifier_validation_accuracy']:.2%} right on the validation images"
         )
+        if "spread_within_labels" in quality:
+            lines.append(
+                f"samples: spread of the classifier's features within each label {quality['spread_within_labels']:.1f} "
+                f"(real images {quality['spread_within_labels_of_real_images']:.1f}; below it, G draws each label "
+                "more alike than the real images are)"
+            )
         if "code_purity" in quality:
             lines.append(
                 f"code purity {quality['mean_code_purity']:.3f} (per value: "
@@ -208,11 +214,18 @@ SUMMARY = (
     ("L_I cat.", lambda m: m["training"].get("L_I_cat_last"), "{:.3f}"),
     ("classifier score", lambda m: m.get("sample_quality", {}).get("classifier_score"), "{:.2f}"),
     ("Frechet distance", lambda m: m.get("sample_quality", {}).get("frechet_distance"), "{:.1f}"),
+    ("spread within labels / real", lambda m: _spread_ratio(m.get("sample_quality", {})), "{:.2f}"),
     ("code purity", lambda m: m.get("sample_quality", {}).get("mean_code_purity"), "{:.3f}"),
     ("pixel spread", lambda m: m.get("sample_spread", {}).get("sample_spread"), "{:.3f}"),
     ("first step at 95%", lambda m: m["training"].get("first_step_at_0.95"), "{:.0f}"),
     ("minutes", lambda m: m["training"].get("minutes"), "{:.1f}"),
 )
+
+
+def _spread_ratio(quality):
+    if "spread_within_labels" not in quality:  # metrics.json of an earlier version
+        return None
+    return quality["spread_within_labels"] / quality["spread_within_labels_of_real_images"]
 
 
 def summarize_runs(run_dirs):

@@ -1,15 +1,21 @@
 """Sample quality, judged by a classifier that never saw the generator: a small CNN trained once on the
 run's labelled training images (cached), then, for samples drawn from the prior,
 
-  classifier score  exp(E_x KL(p(y|x) || p(y))): 1 for samples it cannot tell apart, K (the number of
-                    labels) for samples each sure of a label and spread evenly over all of them
-  Frechet distance  between Gaussians fitted to the classifier's penultimate features of the samples and of
-                    real validation images; the real-vs-real floor is the same distance between training
-                    and validation images, as many of each; and with the training images drawn as many of
-                    each label (what a G scores whose categorical code picks the label evenly)
-  code purity       for each value of the first categorical code, the share of its samples the classifier
-                    gives their most common label; and how many distinct labels those values cover; and
-                    the same share with each value's samples split by the sign of one continuous code
+  classifier score      exp(E_x KL(p(y|x) || p(y))): 1 for samples it cannot tell apart, K (the number
+                        of labels) for samples each sure of a label and spread evenly over all of them
+  Frechet distance      between Gaussians fitted to the classifier's penultimate features of the samples
+                        and of real validation images; the real-vs-real floor is the same distance between
+                        training and validation images, as many of each; and with the training images
+                        drawn as many of each label (what a G scores whose categorical code picks the label
+                        evenly)
+  spread within labels  the total variance of those features among the images of each label (for a
+                        sample, the classifier's label), averaged over labels, for the samples and for the
+                        real validation images: below the real images' when G draws each digit more alike
+                        than people write it, which the Frechet distance counts without naming it
+  code purity           for each value of the first categorical code, the share of its samples the
+                        classifier gives their most common label; and how many distinct labels those
+                        values cover; and the same share with each value's samples split by the sign of
+                        one continuous code
 
 in the spirit of TF-GAN's classifier metrics.
 """
@@ -52,6 +58,14 @@ def frechet_distance(a, b):
     if np.iscomplexobj(root):
         root = root.real  # numerical noise of a product of two covariance matrices
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * root))
+
+
+def spread_within_labels(features, labels):
+    """The trace of the covariance of each label's features [N, d], averaged over the labels that have two
+    images or more."""
+    features, labels = np.asarray(features, np.float64), np.asarray(labels)
+    kinds = [k for k in np.unique(labels) if np.sum(labels == k) > 1]
+    return float(np.mean([np.trace(np.atleast_2d(np.cov(features[labels == k], rowvar=False))) for k in kinds]))
 
 
 def code_purity(labels_by_value):
@@ -265,7 +279,8 @@ def sample_quality(exe, generate_step, spec, data, value_range, seed=0):
     probs, features = classifier.predict(samples)
     n = min(SAMPLES, len(data.val_images), len(data.train_images))
     pick = np.random.default_rng(0)  # the same real images for every run
-    real_images = data.val_images[np.sort(pick.choice(len(data.val_images), n, replace=False))]
+    real_index = np.sort(pick.choice(len(data.val_images), n, replace=False))
+    real_images = data.val_images[real_index]
     other_images = data.train_images[np.sort(pick.choice(len(data.train_images), n, replace=False))]
     even_images = data.train_images[even_labels(data.train_labels, n, pick)]
     real, other, even = (
@@ -280,6 +295,8 @@ def sample_quality(exe, generate_step, spec, data, value_range, seed=0):
         "frechet_distance": frechet_distance(features[:n], real),
         "frechet_distance_real_vs_real": frechet_distance(other, real),
         "frechet_distance_even_labels_vs_real": frechet_distance(even, real),
+        "spread_within_labels": spread_within_labels(features[:n], probs[:n].argmax(axis=1)),
+        "spread_within_labels_of_real_images": spread_within_labels(real, data.val_labels[real_index]),
         "images_per_side": n,
     }
     if spec.cat:

@@ -83,6 +83,24 @@ def test_pixel_spread_is_zero_for_one_image_and_its_closed_form_for_two():
     assert pixel_spread(half_image) == pytest.approx(0.25)
 
 
+def test_spread_within_labels_against_its_closed_form():
+    from infogan.quality import spread_within_labels
+
+    # Label 0: two points at +-1 on each of 3 axes (variance 2 per axis with ddof 1: trace 6); label 1: four
+    # copies of one point (trace 0); label 2: a single image, too few for a covariance, left out.
+    features = np.array([[1, 1, 1], [-1, -1, -1], [5, 0, 2], [5, 0, 2], [5, 0, 2], [5, 0, 2], [9, 9, 9]])
+    labels = np.array([0, 0, 1, 1, 1, 1, 2])
+    assert spread_within_labels(features, labels) == pytest.approx(3.0)  # (6 + 0) / 2
+    one_feature = spread_within_labels(np.array([[0.0], [2.0], [4.0]]), np.zeros(3))  # variance 4 (ddof 1)
+    assert one_feature == pytest.approx(4.0)
+    rng = np.random.default_rng(0)
+    real = rng.normal(0, 2, (4000, 5)) + np.repeat(np.eye(5) * 10, 800, axis=0)  # five labels, variance 4 each
+    alike = rng.normal(0, 1, (4000, 5)) + np.repeat(np.eye(5) * 10, 800, axis=0)  # the same labels, drawn alike
+    labels = np.repeat(np.arange(5), 800)
+    assert spread_within_labels(real, labels) == pytest.approx(20.0, rel=0.05)
+    assert spread_within_labels(alike, labels) == pytest.approx(5.0, rel=0.05)
+
+
 def test_purity_within_groups_against_counts():
     from infogan.quality import purity_within
 
@@ -208,6 +226,10 @@ def test_summarize_gives_each_run_and_the_mean_and_spread(tmp_path):
     assert table[2].startswith("| run0 | 90.0% | 0.800 | 50.0% | 2.000 |")
     assert table[-1].startswith("| mean +- std (2) | 93.0% +- 4.2% | 0.800 +- 0.000 |")
     assert "classifier score" not in table[0]  # no run has it
+    spread = {"spread_within_labels": 60.0, "spread_within_labels_of_real_images": 100.0}
+    (tmp_path / "run1" / "metrics.json").write_text(json.dumps(dict(metrics, sample_quality=spread)))
+    table = summarize_runs(runs).splitlines()
+    assert "| spread within labels / real |" in table[0] and table[3].endswith("| 0.60 |")
     unlabelled = tmp_path / "faces"
     unlabelled.mkdir()
     (unlabelled / "metrics.json").write_text(json.dumps({"sample_spread": {"sample_spread": 0.2}, "training": {}}))

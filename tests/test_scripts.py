@@ -156,6 +156,8 @@ def test_evaluate_and_plot_runs(tiny_mnist, tmp_path):
         quality = json.load(f)["sample_quality"]
     assert 1 <= quality["classifier_score"] <= 10 and len(quality["code_purity"]) == 10
     assert quality["frechet_distance_even_labels_vs_real"] > 0 and "with even labels" in own.stdout
+    assert quality["spread_within_labels"] > 0 and quality["spread_within_labels_of_real_images"] > 0
+    assert "spread of the classifier's features within each label" in own.stdout
     assert len(quality["code_purity_by_sign"]) == 2  # one per continuous code
     assert all(split >= quality["mean_code_purity"] for split in quality["code_purity_by_sign"])
     assert "split by the sign of a continuous code: c1 " in own.stdout
