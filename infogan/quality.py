@@ -280,18 +280,15 @@ def sample_quality(exe, generate_step, spec, data, value_range, seed=0):
     n = min(SAMPLES, len(data.val_images), len(data.train_images))
     pick = np.random.default_rng(0)  # the same real images for every run
     real_index = np.sort(pick.choice(len(data.val_images), n, replace=False))
-    real_images = data.val_images[real_index]
     other_images = data.train_images[np.sort(pick.choice(len(data.train_images), n, replace=False))]
     even_images = data.train_images[even_labels(data.train_labels, n, pick)]
-    real, other, even = (
-        classifier.predict(to_input(images, value_range))[1] for images in (real_images, other_images, even_images)
-    )
+    val_probs, val_features = classifier.predict(to_input(data.val_images, value_range))
+    real = val_features[real_index]
+    other, even = (classifier.predict(to_input(images, value_range))[1] for images in (other_images, even_images))
     result = {
         "classifier_validation_accuracy": own_accuracy,
         "classifier_score": classifier_score(probs),
-        "classifier_score_of_real_images": classifier_score(
-            classifier.predict(to_input(data.val_images, value_range))[0]
-        ),
+        "classifier_score_of_real_images": classifier_score(val_probs),
         "frechet_distance": frechet_distance(features[:n], real),
         "frechet_distance_real_vs_real": frechet_distance(other, real),
         "frechet_distance_even_labels_vs_real": frechet_distance(even, real),
