@@ -203,7 +203,7 @@ def shifted(images, rng):
 
 def trained_classifier(data, value_range, exe):
     """A Classifier of the dataset's labels, trained on its training images once and cached (keyed by the
-    training images and labels), with its accuracy on the validation images."""
+    training images and labels)."""
     from infogan.data import to_input
     from infogan.files import cache_dir, make_dirs, write_text
 
@@ -218,19 +218,16 @@ def trained_classifier(data, value_range, exe):
     record = os.path.join(folder, "classifier.json")
     if os.path.isfile(record):
         classifier.load(os.path.join(folder, "classifier"))
-        with open(record) as f:
-            return classifier, json.load(f)["validation_accuracy"]
+        return classifier
     print(
         f"training the judging classifier on {len(data.train_images)} images (once; cached in {folder})",
         file=sys.stderr,
     )
     classifier.fit(to_input(data.train_images, value_range), data.train_labels)
-    probs, _ = classifier.predict(to_input(data.val_images, value_range))
-    accuracy = float(np.mean(probs.argmax(axis=1) == data.val_labels))
     make_dirs(folder)
     classifier.save(os.path.join(folder, "classifier"))
-    write_text(record, json.dumps({"validation_accuracy": accuracy, "source": data.source}) + "\n")
-    return classifier, accuracy
+    write_text(record, json.dumps({"source": data.source}) + "\n")  # written last: the weights are complete
+    return classifier
 
 
 def even_labels(labels, n, rng):
@@ -273,7 +270,7 @@ def sample_quality(exe, generate_step, spec, data, value_range, seed=0):
     from infogan.data import to_input
     from infogan.grids import generate
 
-    classifier, own_accuracy = trained_classifier(data, value_range, exe)
+    classifier = trained_classifier(data, value_range, exe)
     rng = np.random.default_rng([seed, 7])
     samples = prior_samples(exe, generate_step, spec, rng, SAMPLES)
     probs, features = classifier.predict(samples)
@@ -286,7 +283,7 @@ def sample_quality(exe, generate_step, spec, data, value_range, seed=0):
     real = val_features[real_index]
     other, even = (classifier.predict(to_input(images, value_range))[1] for images in (other_images, even_images))
     result = {
-        "classifier_validation_accuracy": own_accuracy,
+        "classifier_validation_accuracy": float(np.mean(val_probs.argmax(axis=1) == data.val_labels)),
         "classifier_score": classifier_score(probs),
         "classifier_score_of_real_images": classifier_score(val_probs),
         "frechet_distance": frechet_distance(features[:n], real),

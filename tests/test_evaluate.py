@@ -163,7 +163,7 @@ def test_the_judging_classifier_is_the_same_whatever_the_callers_generator_and_l
     for seed, machine in enumerate("ab"):
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / machine))
         paddle.seed(seed)
-        judge, _ = quality.trained_classifier(data, (0.0, 1.0), exe)
+        judge = quality.trained_classifier(data, (0.0, 1.0), exe)
         after = draw()
         paddle.seed(seed)
         np.testing.assert_array_equal(after, draw())
