@@ -2,12 +2,16 @@
 
 import contextlib
 import functools
+import os
+import shutil
+import subprocess
 import sys
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 import pytest
+from conftest import ROOT
 
 from infogan import nets
 from infogan.nets import Compute, NetSpec
@@ -200,6 +204,25 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path, capsys)
     assert batched_conv.ops() is None and batched_conv.ops() is None  # tried once, warned once
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning: batched CPU convolutions not built (")
+
+
+def test_a_built_library_loads_without_paddles_build_process_until_its_source_changes(tmp_path):
+    assert batched_conv.ops() is not None  # built (or loaded) in the suite's cache
+    name = f"batched_conv-paddle{paddle.__version__}"
+    shutil.copytree(os.path.join(os.environ["XDG_CACHE_HOME"], "infogan", name), tmp_path / "infogan" / name)
+    # Paddle's load, which starts a build process, replaced by one that fails: only the cached library can load.
+    code = (
+        "import paddle.utils.cpp_extension as c; from infogan.ops import batched_conv as b\n"
+        "def refuse(**kwargs): raise RuntimeError('Paddle build process started')\n"
+        "c.load = refuse; print(b.ops() is not None and callable(b.ops().batched_conv2d))"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert loaded.stdout.strip() == "True", loaded.stderr
+    stamp = tmp_path / "infogan" / name / "built.json"
+    stamp.write_text(stamp.read_text().replace('"source_sha256": "', '"source_sha256": "0'))  # another source
+    rebuilt = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert rebuilt.stdout.strip() == "False" and "Paddle build process started" in rebuilt.stderr
 
 
 def test_no_posix_locks_falls_back_too(monkeypatch, tmp_path, capsys):
