@@ -101,13 +101,7 @@ def write_grids(exe, generate_step, spec, value_range, folder, tag="", steps=9, 
 def sample_run(run_dir, out_dir=None, steps=9, span=2.0, seed=0, device="cpu"):
     """Loads the latest checkpoint of a run into the generate program and writes its grids."""
     from infogan import InfoGANError
-    from infogan.checkpoints import latest, load_inference_state
     from infogan.config import read_config
-    from infogan.device import executor
-    from infogan.latent import LatentSpec
-    from infogan.nets import NetSpec
-    from infogan.programs import build_inference
-    from infogan.rundir import note_if_training
 
     if not 0 <= seed < 2**32:
         raise InfoGANError(f"--seed must be a whole number from 0 to {2**32 - 1}, not {seed}")
@@ -116,6 +110,14 @@ def sample_run(run_dir, out_dir=None, steps=9, span=2.0, seed=0, device="cpu"):
     if not 0 < span <= 100:
         raise InfoGANError(f"--range must be a number above 0 (the traversal goes from -range to range), not {span}")
     cfg = read_config(run_dir)
+    # Paddle's import takes seconds: only once the arguments and the run directory have passed.
+    from infogan.checkpoints import latest, load_inference_state
+    from infogan.device import executor
+    from infogan.latent import LatentSpec
+    from infogan.nets import NetSpec
+    from infogan.programs import build_inference
+    from infogan.rundir import note_if_training
+
     checkpoint = latest(run_dir)
     note_if_training(run_dir, checkpoint)
     spec = LatentSpec.from_config(cfg)

@@ -2,17 +2,21 @@
 --dataset svhn|celeba|folder, --preset NAME and any setting below. `python scripts/train.py --help`."""
 
 from infogan import InfoGANError, cli
+from infogan.config import TrainConfig
 
 
 def main(args):
-    from infogan.train import new_run, resume_run
-
     flags = vars(args)
     resume, run_dir, overwrite = flags.pop("resume", None), flags.pop("run_dir", None), flags.pop("overwrite", False)
     if resume:
         if run_dir or overwrite:
             raise InfoGANError("--resume continues a run in its own directory: drop --run-dir and --overwrite")
+        from infogan.train import resume_run
+
         return resume_run(resume, flags)
+    TrainConfig.from_flags(flags)  # a mistaken setting is told before Paddle's import, which takes seconds
+    from infogan.train import new_run
+
     return new_run(flags, run_dir, overwrite)
 
 

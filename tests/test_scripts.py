@@ -104,6 +104,16 @@ def test_bad_training_input_writes_nothing(tiny_mnist, tmp_path, args, message):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_mistaken_setting_is_told_before_paddle_is_imported(tmp_path):
+    """Paddle's import takes seconds; a typo in a setting should not wait for it. A `paddle` that cannot be
+    imported stands in for it: the mistake is still told in one line."""
+    (tmp_path / "paddle").mkdir()
+    (tmp_path / "paddle" / "__init__.py").write_text("raise ImportError('paddle imported')\n")
+    env = os.environ | {"PYTHONPATH": str(tmp_path)}
+    one_error_line(script("train.py", "--views", "0", env=env), "--views must be a whole number from 1 to 16")
+    assert "paddle imported" in script("train.py", "--views", "2", "--iterations", "1", env=env).stderr
+
+
 def test_bad_data_dir_creates_nothing(tmp_path):
     run_dir = str(tmp_path / "run")
     one_error_line(script("train.py", "--data-dir", str(tmp_path / "none"), "--run-dir", run_dir), "--data-dir")
