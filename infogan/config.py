@@ -352,6 +352,20 @@ def read_config(run_dir):
     return TrainConfig.from_dict(values, path)
 
 
+def resumed_config(run_dir, flags):
+    """The settings a resume of run_dir trains with: its config.json, with `flags` changing only resumable
+    settings."""
+    cfg = read_config(run_dir)
+    for key, value in flags.items():
+        if not resumable(key) and getattr(cfg, key) != value:
+            raise InfoGANError(
+                f"{flag(key)} cannot change when resuming: {run_dir}/config.json says {getattr(cfg, key)!r}"
+            )
+    if "epochs" in flags and "iterations" not in flags:
+        flags = dict(flags, iterations=None)  # --epochs given: it decides the length now
+    return dataclasses.replace(cfg, **flags).validate()
+
+
 def _choice(flag_name, value, choices):
     if value not in choices:
         raise InfoGANError(f"{flag_name} {value!r} is not known: choose one of {', '.join(choices)}")

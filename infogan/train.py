@@ -5,7 +5,6 @@ Everything random in a step is drawn from generators seeded by (seed, step), and
 (seed, epoch), so a run resumed from a checkpoint continues exactly as the same run straight through would.
 """
 
-import dataclasses
 import json
 import math
 import os
@@ -18,7 +17,7 @@ from datetime import datetime
 import numpy as np
 
 from infogan import InfoGANError, checkpoints
-from infogan.config import TrainConfig, flag, read_config, resumable
+from infogan.config import TrainConfig, resumed_config
 from infogan.distributed import ALONE, broadcast_parameters, check_batch, connect, world
 from infogan.files import write_text
 from infogan.latent import LatentSpec
@@ -58,25 +57,17 @@ def new_run(flags, run_dir=None, overwrite=False):
 
 def resume_run(run_dir, flags):
     """Continues a run from its latest checkpoint; `flags` may change only its resumable settings."""
-    cfg = read_config(run_dir)
+    cfg = resumed_config(run_dir, flags)
     lock = RunLock(run_dir).acquire("run directory") if world().main else None
     try:
-        _resume(run_dir, cfg, flags)
+        _resume(run_dir, cfg)
     finally:
         if lock:
             lock.release()
     return run_dir
 
 
-def _resume(run_dir, cfg, flags):
-    for key, value in flags.items():
-        if not resumable(key) and getattr(cfg, key) != value:
-            raise InfoGANError(
-                f"{flag(key)} cannot change when resuming: {run_dir}/config.json says {getattr(cfg, key)!r}"
-            )
-    if "epochs" in flags and "iterations" not in flags:
-        flags = dict(flags, iterations=None)  # --epochs given: it decides the length now
-    cfg = dataclasses.replace(cfg, **flags).validate()
+def _resume(run_dir, cfg):
     found = checkpoints.checkpoint_dirs(run_dir)
     trainer = Trainer(cfg)
     step = checkpoints.step_of(found[-1]) if found else 0

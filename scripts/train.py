@@ -2,7 +2,7 @@
 --dataset svhn|celeba|folder, --preset NAME and any setting below. `python scripts/train.py --help`."""
 
 from infogan import InfoGANError, cli
-from infogan.config import TrainConfig
+from infogan.config import TrainConfig, resumed_config
 
 
 def main(args):
@@ -11,6 +11,7 @@ def main(args):
     if resume:
         if run_dir or overwrite:
             raise InfoGANError("--resume continues a run in its own directory: drop --run-dir and --overwrite")
+        resumed_config(resume, flags)  # a setting that cannot change is told before Paddle's import
         from infogan.train import resume_run
 
         return resume_run(resume, flags)

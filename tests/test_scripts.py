@@ -9,6 +9,8 @@ import paddle
 import pytest
 from conftest import log_records, one_error_line, script, train
 
+from infogan.config import TrainConfig
+
 pytestmark = pytest.mark.slow
 
 
@@ -112,6 +114,10 @@ def test_a_mistaken_setting_is_told_before_paddle_is_imported(tmp_path):
     env = os.environ | {"PYTHONPATH": str(tmp_path)}
     one_error_line(script("train.py", "--views", "0", env=env), "--views must be a whole number from 1 to 16")
     assert "paddle imported" in script("train.py", "--views", "2", "--iterations", "1", env=env).stderr
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(TrainConfig().to_json())
+    one_error_line(script("train.py", "--resume", str(run_dir), "--lr-g", "0.1", env=env), "--lr-g cannot change")
 
 
 def test_bad_data_dir_creates_nothing(tmp_path):
