@@ -17,7 +17,6 @@ from datetime import datetime
 import numpy as np
 
 from infogan import InfoGANError, checkpoints
-from infogan.config import TrainConfig, resumed_config
 from infogan.distributed import ALONE, broadcast_parameters, check_batch, connect, world
 from infogan.files import write_text
 from infogan.latent import LatentSpec
@@ -31,10 +30,9 @@ VALIDATION_IMAGES = 2000  # validation images scored during training; scripts/ev
 EMA_EVERY = 4  # steps between updates of the weights' moving averages, each with the decay to the 4th
 
 
-def new_run(flags, run_dir=None, overwrite=False):
-    """Trains a new run with the given settings (TrainConfig fields; the rest from the preset and the
-    defaults); returns its directory. Nothing is written before every start-up check has passed."""
-    cfg = TrainConfig.from_flags(flags)
+def new_run(cfg, run_dir=None, overwrite=False):
+    """Trains a new run with the settings `cfg` (TrainConfig.from_flags); returns its directory. Nothing
+    is written before every start-up check has passed."""
     run_dir = run_dir or os.path.join("outputs", f"{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}")
     if not world().main:  # another rank of a data-parallel launch: rank 0 checks and writes the run directory
         Trainer(cfg).run(run_dir, start_from=None)
@@ -55,9 +53,8 @@ def new_run(flags, run_dir=None, overwrite=False):
     return run_dir
 
 
-def resume_run(run_dir, flags):
-    """Continues a run from its latest checkpoint; `flags` may change only its resumable settings."""
-    cfg = resumed_config(run_dir, flags)
+def resume_run(run_dir, cfg):
+    """Continues a run from its latest checkpoint with the settings `cfg` (infogan.config.resumed_config)."""
     lock = RunLock(run_dir).acquire("run directory") if world().main else None
     try:
         _resume(run_dir, cfg)

@@ -11,14 +11,14 @@ def main(args):
     if resume:
         if run_dir or overwrite:
             raise InfoGANError("--resume continues a run in its own directory: drop --run-dir and --overwrite")
-        resumed_config(resume, flags)  # a setting that cannot change is told before Paddle's import
+        cfg = resumed_config(resume, flags)  # a mistaken setting is told before Paddle's import (seconds)
         from infogan.train import resume_run
 
-        return resume_run(resume, flags)
-    TrainConfig.from_flags(flags)  # a mistaken setting is told before Paddle's import, which takes seconds
+        return resume_run(resume, cfg)
+    cfg = TrainConfig.from_flags(flags)  # likewise
     from infogan.train import new_run
 
-    return new_run(flags, run_dir, overwrite)
+    return new_run(cfg, run_dir, overwrite)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT, TINY, log_records, one_error_line, script, train
 
 from infogan import InfoGANError, checkpoints
-from infogan.config import TrainConfig
+from infogan.config import TrainConfig, resumed_config
 from infogan.rundir import Log
 from infogan.train import Trainer, new_run, resume_run
 
@@ -307,7 +307,7 @@ def test_a_full_disk_on_resume_keeps_config_json_and_for_metrics_and_samples_is_
     with monkeypatch.context() as m:
         DiskFull(m, "config.json")
         with pytest.raises(InfoGANError, match="cannot write .*config.json: No space left on device"):
-            resume_run(run_dir, {"iterations": 6})
+            resume_run(run_dir, resumed_config(run_dir, {"iterations": 6}))
     assert open(os.path.join(run_dir, "config.json")).read() == config
     with monkeypatch.context() as m:
         DiskFull(m, "metrics.json")
@@ -324,7 +324,7 @@ def test_start_up_mistakes_write_nothing_in_process(tmp_path):
     empty = tmp_path / "empty_data"
     empty.mkdir()
     with pytest.raises(InfoGANError):
-        new_run({"data_dir": str(empty)}, str(tmp_path / "run"))
+        new_run(TrainConfig.from_flags({"data_dir": str(empty)}), str(tmp_path / "run"))
     assert sorted(os.listdir(tmp_path)) == ["empty_data"]
 
 
@@ -401,7 +401,10 @@ def test_checkpoints_config_and_log_are_synced_to_the_disk(tiny_mnist, tmp_path,
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))[1])
     run_dir = str(tmp_path / "run")
-    new_run({"data_dir": tiny_mnist, "batch_size": 8, "iterations": 2, "checkpoint_every": 2}, run_dir)
+    new_run(
+        TrainConfig.from_flags({"data_dir": tiny_mnist, "batch_size": 8, "iterations": 2, "checkpoint_every": 2}),
+        run_dir,
+    )
     for name in ("config.json", "log.jsonl", "d_step.pdparams", "gq_step.pdopt", "state.json", "/checkpoints"):
         assert any(p.endswith(name) for p in synced), name
     assert any(p.endswith("step_0000002.tmp") for p in synced)  # the folder, before its rename
