@@ -11,7 +11,6 @@ import numpy as np
 from infogan import InfoGANError
 from infogan.config import read_config
 from infogan.files import write_text
-from infogan.latent import LatentSpec
 from infogan.metrics import accuracy, contingency, nmi
 
 BATCH = 500
@@ -52,14 +51,16 @@ def evaluate_run(run_dir, data_dir=None, device="cpu", quality=True):
     """Scores a run's latest checkpoint on its validation images: each categorical code's accuracy and NMI,
     and with `quality`, its samples' quality (infogan.quality; this reads the training images too). Writes
     metrics.json and confusion.png (of the best code) into the run directory; returns the metrics."""
+    cfg = read_config(run_dir)
+    # Paddle's import takes seconds: only once the run directory has passed.
     from infogan.checkpoints import latest, load_inference_state
     from infogan.data import load_dataset, load_validation, to_input
     from infogan.device import executor
+    from infogan.latent import LatentSpec
     from infogan.nets import NetSpec
     from infogan.programs import build_inference
     from infogan.rundir import note_if_training
 
-    cfg = read_config(run_dir)
     checkpoint = latest(run_dir)
     note_if_training(run_dir, checkpoint)
     spec = LatentSpec.from_config(cfg)
@@ -195,6 +196,7 @@ def table(metrics):
 def compare_runs(run_dirs, labels, out):
     """Overlays the runs' categorical L_I and accuracy curves as one PNG."""
     from infogan.figures import plot_runs
+    from infogan.latent import LatentSpec
     from infogan.rundir import read_log
 
     labels = labels or [os.path.basename(os.path.normpath(d)) for d in run_dirs]

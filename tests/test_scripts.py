@@ -118,6 +118,8 @@ def test_a_mistaken_setting_is_told_before_paddle_is_imported(tmp_path):
     run_dir.mkdir()
     (run_dir / "config.json").write_text(TrainConfig().to_json())
     one_error_line(script("train.py", "--resume", str(run_dir), "--lr-g", "0.1", env=env), "--lr-g cannot change")
+    for name in ("sample.py", "evaluate.py"):
+        one_error_line(script(name, str(tmp_path / "missing"), env=env), f"{tmp_path / 'missing'} is not a directory")
 
 
 def test_bad_data_dir_creates_nothing(tmp_path):
