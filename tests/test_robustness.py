@@ -15,7 +15,7 @@ import time
 import numpy as np
 import paddle
 import pytest
-from conftest import ROOT, TINY, log_records, one_error_line, script, train
+from conftest import ROOT, TINY, copy_run, log_records, one_error_line, script, train
 
 from infogan import InfoGANError, checkpoints
 from infogan.config import TrainConfig, resumed_config
@@ -97,7 +97,7 @@ def test_a_second_trainer_on_a_run_in_training_is_refused_with_the_holders_pid(t
     assert script("train.py", "--resume", run_dir, "--iterations", str(len(log_records(run_dir)) + 1)).returncode == 0
 
 
-def test_overwrite_replaces_only_a_run_and_only_once_the_new_one_started(tiny_mnist, tmp_path):
+def test_overwrite_replaces_only_a_run_and_only_once_the_new_one_started(tiny_mnist, tiny_run, tmp_path):
     thesis = tmp_path / "thesis"
     thesis.mkdir()
     (thesis / "chapter1.tex").write_text("years of work")
@@ -111,8 +111,7 @@ def test_overwrite_replaces_only_a_run_and_only_once_the_new_one_started(tiny_mn
     one_error_line(train(tiny_mnist, ROOT, "--iterations", "1", "--overwrite"), f"--overwrite refuses {ROOT}")
     assert os.path.isdir(os.path.join(ROOT, "infogan"))
 
-    run_dir = str(tmp_path / "run")
-    assert train(tiny_mnist, run_dir, "--iterations", "3").returncode == 0
+    run_dir = copy_run(tiny_run, tmp_path / "run")
     before = sorted(os.listdir(run_dir))
     failed = train(tiny_mnist, run_dir, "--iterations", "3", "--overwrite", "--batch-size", "1000")
     one_error_line(failed, "--batch-size 1000 is larger than the 64 training images")
@@ -296,13 +295,12 @@ def test_a_full_disk_while_logging_keeps_the_log_whole(tiny_mnist, tmp_path, mon
 
 
 def test_a_full_disk_on_resume_keeps_config_json_and_for_metrics_and_samples_is_one_line(
-    tiny_mnist, tmp_path, monkeypatch
+    tiny_run, tmp_path, monkeypatch
 ):
     from infogan.evaluate import evaluate_run
     from infogan.grids import sample_run
 
-    run_dir = str(tmp_path / "run")
-    assert train(tiny_mnist, run_dir, "--iterations", "3").returncode == 0
+    run_dir = copy_run(tiny_run, tmp_path / "run")
     config = open(os.path.join(run_dir, "config.json")).read()
     with monkeypatch.context() as m:
         DiskFull(m, "config.json")
@@ -328,20 +326,21 @@ def test_start_up_mistakes_write_nothing_in_process(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["empty_data"]
 
 
-def test_corrupt_and_unfitting_checkpoints_are_reported(tiny_mnist, tmp_path):
-    run_dir = str(tmp_path / "run")
-    assert train(tiny_mnist, run_dir, "--iterations", "3").returncode == 0
+def test_corrupt_and_unfitting_checkpoints_are_reported(tiny_run, tmp_path):
+    run_dir = copy_run(tiny_run, tmp_path / "run")
     config_path = os.path.join(run_dir, "config.json")
     values = json.load(open(config_path))
     json.dump(dict(values, noise_dim=30), open(config_path, "w"))
-    one_error_line(script("train.py", "--resume", run_dir, "--iterations", "6"), "checkpoint")
-    assert "does not fit this model" in script("train.py", "--resume", run_dir, "--iterations", "6").stderr
+    unfitting = script("train.py", "--resume", run_dir, "--iterations", "6")
+    one_error_line(unfitting, "checkpoint")
+    assert "does not fit this model" in unfitting.stderr
     json.dump(values, open(config_path, "w"))
     params = os.path.join(run_dir, "checkpoints", "step_0000003", "d_step.pdparams")
     with open(params, "r+b") as f:
         f.truncate(100)
-    one_error_line(script("train.py", "--resume", run_dir, "--iterations", "6"), "checkpoint")
-    assert "step_0000003 cannot be loaded" in script("train.py", "--resume", run_dir, "--iterations", "6").stderr
+    truncated = script("train.py", "--resume", run_dir, "--iterations", "6")
+    one_error_line(truncated, "checkpoint")
+    assert "step_0000003 cannot be loaded" in truncated.stderr
 
 
 @pytest.mark.parametrize(
@@ -351,22 +350,21 @@ def test_corrupt_and_unfitting_checkpoints_are_reported(tiny_mnist, tmp_path):
         ("evaluate.py", {"categorical": [12]}, "metrics.json"),
     ],
 )
-def test_sample_and_evaluate_on_incompatible_run(tiny_mnist, tmp_path, name, change, output):
-    run_dir = str(tmp_path / "run")
-    assert train(tiny_mnist, run_dir, "--iterations", "3").returncode == 0
+def test_sample_and_evaluate_on_incompatible_run(tiny_run, tmp_path, name, change, output):
+    run_dir = copy_run(tiny_run, tmp_path / "run")
     config = os.path.join(run_dir, "config.json")
     with open(config) as f:
         values = json.load(f)
     with open(config, "w") as f:
         json.dump(dict(values, **change), f)
-    one_error_line(script(name, run_dir), "checkpoint")
-    assert "does not fit this model" in script(name, run_dir).stderr
+    refused = script(name, run_dir)
+    one_error_line(refused, "checkpoint")
+    assert "does not fit this model" in refused.stderr
     assert not os.path.exists(os.path.join(run_dir, output))
 
 
-def test_damaged_log_lines_are_reported_and_valid_records_kept_on_resume(tiny_mnist, tmp_path):
-    run_dir = str(tmp_path / "run")
-    assert train(tiny_mnist, run_dir, "--iterations", "3").returncode == 0
+def test_damaged_log_lines_are_reported_and_valid_records_kept_on_resume(tiny_run, tmp_path):
+    run_dir = copy_run(tiny_run, tmp_path / "run")
     path = os.path.join(run_dir, "log.jsonl")
     lines = open(path).read().splitlines()
     with open(path, "w") as f:

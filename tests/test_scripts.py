@@ -7,17 +7,24 @@ import os
 import numpy as np
 import paddle
 import pytest
-from conftest import log_records, one_error_line, script, train
+from conftest import copy_run, log_records, one_error_line, script, train
 
 from infogan.config import TrainConfig
 
 pytestmark = pytest.mark.slow
 
 
-def test_train_then_sample(tiny_mnist, tmp_path):
-    run_dir = str(tmp_path / "run")
-    result = train(tiny_mnist, run_dir, "--iterations", "6")
+@pytest.fixture(scope="module")
+def six_steps(tiny_mnist, tmp_path_factory):
+    """The folder of a run of six steps, trained once for the tests that read it."""
+    folder = tmp_path_factory.mktemp("six_steps")
+    result = train(tiny_mnist, str(folder / "run"), "--iterations", "6")
     assert result.returncode == 0, result.stderr
+    return folder
+
+
+def test_train_then_sample(six_steps, tiny_mnist, tmp_path):
+    run_dir = str(six_steps / "run")
     records = log_records(run_dir)
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
     assert set(records[0]) >= {"d_loss", "g_loss", "L_I_cat", "L_I_cont", "d_real", "d_fake", "images_per_s"}
@@ -35,7 +42,7 @@ def test_train_then_sample(tiny_mnist, tmp_path):
     assert "step0000003_random.png" in grids
     assert os.path.getsize(os.path.join(run_dir, "curves.png")) > 10_000
     assert sorted(os.listdir(os.path.join(run_dir, "checkpoints"))) == ["step_0000003", "step_0000006"]
-    assert sorted(os.listdir(tmp_path)) == ["run"]  # no staging folder left beside it
+    assert sorted(os.listdir(six_steps)) == ["run"]  # no staging folder left beside it
 
     sampled = script("sample.py", run_dir, "--steps", "5", "--out", str(tmp_path / "samples"))
     assert sampled.returncode == 0, sampled.stderr
@@ -43,10 +50,8 @@ def test_train_then_sample(tiny_mnist, tmp_path):
     assert sorted(os.listdir(tmp_path / "samples")) == expected
 
 
-def test_resume_continues_as_if_never_stopped(tiny_mnist, tmp_path):
-    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
-    assert train(tiny_mnist, straight, "--iterations", "6").returncode == 0
-    assert train(tiny_mnist, stopped, "--iterations", "3").returncode == 0
+def test_resume_continues_as_if_never_stopped(six_steps, tiny_run, tmp_path):
+    straight, stopped = str(six_steps / "run"), copy_run(tiny_run, tmp_path / "stopped")  # 6 steps; 3
     resumed = script("train.py", "--resume", stopped, "--iterations", "6")
     assert resumed.returncode == 0, resumed.stderr
     a, b = log_records(straight), log_records(stopped)
@@ -64,9 +69,8 @@ def test_resume_continues_as_if_never_stopped(tiny_mnist, tmp_path):
         np.testing.assert_allclose(averages[1][name], value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
-def test_resume_by_epochs_trains_to_them(tiny_mnist, tmp_path):
-    run_dir = str(tmp_path / "run")
-    assert train(tiny_mnist, run_dir, "--iterations", "3").returncode == 0
+def test_resume_by_epochs_trains_to_them(tiny_run, tmp_path):
+    run_dir = copy_run(tiny_run, tmp_path / "run")
     resumed = script("train.py", "--resume", run_dir, "--epochs", "1")  # 64 images, batch 8: 8 steps an epoch
     assert resumed.returncode == 0, resumed.stderr
     assert log_records(run_dir)[-1]["step"] == 8
@@ -128,12 +132,11 @@ def test_bad_data_dir_creates_nothing(tmp_path):
     assert not os.path.exists(run_dir)
 
 
-def test_resume_refusals(tiny_mnist, tmp_path):
+def test_resume_refusals(tiny_run, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     one_error_line(script("train.py", "--resume", str(empty)), f"{empty} has no config.json")
-    run_dir = str(tmp_path / "run")
-    assert train(tiny_mnist, run_dir, "--iterations", "3").returncode == 0
+    run_dir = copy_run(tiny_run, tmp_path / "run")
     one_error_line(script("train.py", "--resume", run_dir, "--lr-g", "0.1"), "--lr-g cannot change when resuming")
     one_error_line(script("train.py", "--resume", run_dir, "--run-dir", "x"), "--resume continues a run")
     no_checkpoint = tmp_path / "no_checkpoint"
