@@ -179,7 +179,8 @@ def running_stats(names):
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_mnist, tmp_path_factory):
-    """A run of a few steps on the tiny MNIST files: enough for its checkpoint to export, load and serve."""
+    """A run of a few steps on the tiny MNIST files: enough for its checkpoint to export, load, serve and
+    resume. Tests that change a run change a copy of it (copy_run)."""
     run_dir = str(tmp_path_factory.mktemp("tiny_run") / "run")
     result = train(tiny_mnist, run_dir, "--iterations", "3")
     assert result.returncode == 0, result.stderr
