@@ -13,7 +13,7 @@ import urllib.request
 import numpy as np
 import paddle
 import pytest
-from conftest import one_error_line, script
+from conftest import copy_run, one_error_line, script
 
 import infogan
 from infogan import InfoGANError
@@ -106,9 +106,7 @@ def _api_checks(tiny_run, exported, tmp_path):
     assert run.traverse("cont1", steps=5, rows=2).shape == (2 * 29 - 1, 5 * 29 - 1, 1)
     assert run.traverse("cat1", rows=1).shape == (28, 10 * 29 - 1, 1)
     # A second run in the same process keeps its own parameters: the first model's images do not move.
-    other_dir = str(tmp_path / "other")
-    shutil.copytree(tiny_run, other_dir, ignore=shutil.ignore_patterns(".lock"))
-    second = infogan.load(other_dir)
+    second = infogan.load(copy_run(tiny_run, tmp_path / "other"))
     second.backend.scope.find_var(AVERAGE + "G_deconv2.b").get_tensor().set(
         np.full([1], 0.7, "float32"), paddle.CPUPlace()
     )
