@@ -160,6 +160,13 @@ class TrainConfig:
         absent_means=0.0,
     )
     views: int = setting(2, "augmented views of each real image in the clustering term")
+    neighbours: int = setting(
+        0,
+        "the clustering term's last view of each real image drawn from one of its N nearest training images "
+        "(in pixels) instead of from the image itself (0: none)",
+        metavar="N",
+        absent_means=0,
+    )
     li_warmup: int = setting(500, "iterations over which L_I's pull on G grows from none to all")
     li_delay: int = setting(0, "iterations before L_I pulls on G at all")
     gan_baseline: bool = setting(False, "a plain GAN: L_I trains Q only, never G (the paper's figure 1)")
@@ -206,6 +213,7 @@ class TrainConfig:
             raise InfoGANError("--categorical and --continuous give no code at all: InfoGAN needs at least one")
         _int_range("--seed", self.seed, 0, 2**32 - 1)
         _int_range("--views", self.views, 1, 16)
+        _int_range("--neighbours", self.neighbours, 0, 100)
         _int_range("--val-size", self.val_size, 1, 10**7)
         for name in ("li_delay", "li_warmup"):
             _int_range(flag(name), getattr(self, name), 0, 10**9)
@@ -234,6 +242,8 @@ class TrainConfig:
                 raise two_steps
             if not self.lambda_real:
                 raise InfoGANError("--lambda-real-fade fades the clustering term: it needs --lambda-real > 0")
+        if self.neighbours and not self.lambda_real:
+            raise InfoGANError("--neighbours pairs views in the clustering term: it needs --lambda-real > 0")
         if self.lambda_real and not self.categorical:
             raise InfoGANError("--lambda-real needs a categorical code to cluster real images by: set --lambda-real 0")
         if self.gan_baseline and self.q_step != "g":

@@ -4,6 +4,7 @@ the clustering term with the augmented views it compares.
     D step     min over D (and Q)   BCE(D(x), 1) + BCE(D(G(z, c)), 0)
                                     - lambda L_I(Q on the D step's fakes)        with --q-step d or both
                                     - lambda_real I(c; c') of Q on real views    with --lambda-real > 0
+                                      (the last view of a near training image with --neighbours)
                                       (lambda_real falling to 0 over the steps --lambda-real-fade gives)
                                     + gamma/2 E||grad_x D(x)||^2 over real x     with --r1 gamma > 0
     G+Q step   min over G (and Q)   BCE(D(G(z, c)), 1) - lambda_cat L_I(cat) - lambda_cont L_I(cont)
@@ -111,10 +112,18 @@ def paired_information(logits, logits_other):
     return paddle.sum(joint * (paddle.log(joint) - paddle.log(marginal_rows) - paddle.log(marginal_cols)))
 
 
-def clustering_views(cfg, real, rng, value_range=(0.0, 1.0)):
+def clustering_views(cfg, real, rng, value_range=(0.0, 1.0), neighbours=None):
     """The clustering term's feed `real_aug`: --views augmented views of each real image, or None without
-    the term (--lambda-real 0)."""
-    return augment(real, rng, cfg.views, background=value_range[0]) if cfg.lambda_real else None
+    the term (--lambda-real 0). With --neighbours, `neighbours` [N, K, C, H, W] holds the K nearest training
+    images of each real one, and the last view is of one of them, drawn at random: the term then asks Q to
+    file an image with its neighbours too."""
+    if not cfg.lambda_real:
+        return None
+    if not cfg.neighbours:
+        return augment(real, rng, cfg.views, background=value_range[0])
+    near = neighbours[np.arange(len(real)), rng.integers(neighbours.shape[1], size=len(real))]
+    own = [augment(real, rng, cfg.views - 1, background=value_range[0])] if cfg.views > 1 else []
+    return np.concatenate([*own, augment(near, rng, 1, background=value_range[0])])
 
 
 def augment(

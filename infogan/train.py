@@ -108,10 +108,11 @@ class TrainingStep:
     def _shard(self, latent):
         return {k: self.world.shard(v) for k, v in latent.items()} if self.world.size > 1 else latent
 
-    def __call__(self, step, real, fetch_stats=True, stop=False):
-        """Runs step `step` on the global real batch `real` (float, in the value range). Returns the step's
-        statistics as floats, or None when not `fetch_stats` (then only the fake batch is fetched); with
-        several ranks, `stop` is this rank's wish to stop, and stats["stop"] how many ranks wished it."""
+    def __call__(self, step, real, fetch_stats=True, stop=False, neighbours=None):
+        """Runs step `step` on the global real batch `real` (float, in the value range), and with --neighbours
+        `neighbours`, the nearest training images of each. Returns the step's statistics as floats, or None when
+        not `fetch_stats` (then only the fake batch is fetched); with several ranks, `stop` is this rank's
+        wish to stop, and stats["stop"] how many ranks wished it."""
         cfg, gq, d, world = self.cfg, self.programs.gq_step, self.programs.d_step, self.world
         n = len(real)
         if cfg.lr_decay != "none":
@@ -129,7 +130,7 @@ class TrainingStep:
             d_feed["fake"] = fake
             if cfg.q_step != "g":
                 d_feed.update({k: v for k, v in latent.items() if k != "z"})
-        views = clustering_views(cfg, real, np.random.default_rng([cfg.seed, 2, step]), self.value_range)
+        views = clustering_views(cfg, real, np.random.default_rng([cfg.seed, 2, step]), self.value_range, neighbours)
         if views is not None:
             d_feed["real_aug"] = world.shard_views(views, n) if world.size > 1 else views
             d_feed["lambda_real"] = np.full([1], real_weight(cfg, step), "float32")
@@ -218,7 +219,7 @@ class Trainer:
     def __init__(self, cfg, compute=None):
         import paddle
 
-        from infogan.data import load_dataset
+        from infogan.data import load_dataset, neighbours
         from infogan.device import executor
         from infogan.nets import NetSpec
         from infogan.programs import build_train_programs
@@ -238,6 +239,9 @@ class Trainer:
             raise InfoGANError(
                 f"--batch-size {cfg.batch_size} is larger than the {len(self.data.train_images)} training images"
             )
+        if cfg.neighbours:
+            neighbours.check(cfg.neighbours, len(self.data.train_images))
+        self.neighbours = None  # each training image's nearest (--neighbours), found once the run directory is known
         paddle.seed(cfg.seed)
         self.programs = build_train_programs(cfg, self.spec, compute, self.world)
         self.exe.run(self.programs.startup)
@@ -250,7 +254,8 @@ class Trainer:
         return checkpoints.load_training_state(checkpoint, self.programs)
 
     def run(self, run_dir, start_from):
-        from infogan.data import batches, to_input
+        from infogan.data import batch_indices
+        from infogan.data.neighbours import run_table
 
         cfg, main = self.cfg, self.world.main
         self.run_dir = run_dir
@@ -265,7 +270,9 @@ class Trainer:
             ranks = f" ({self.world.size} ranks, {cfg.batch_size // self.world.size} images each)"
             print(f"data: {self.data.source}; validation: {self.data.validation}", file=sys.stderr)
             print(f"run directory: {run_dir}{ranks if self.world.size > 1 else ''}", file=sys.stderr)
-        real_batches = batches(self.data.train_images, cfg.batch_size, cfg.seed, start)
+        images = self.data.train_images
+        self.neighbours = run_table(run_dir if main else None, images, cfg.neighbours) if cfg.neighbours else None
+        real_batches = batch_indices(len(images), cfg.batch_size, cfg.seed, start)
         progress = _progress(start, total, disable=not main)
         meter = Meter(start, cfg.batch_size)
         # Wall time of the run's training so far, over every session of it (resumes included).
@@ -273,7 +280,8 @@ class Trainer:
         with StopSignals() as signals:
             for step in progress:
                 with meter.timing(), signals.deferred(self.world.size > 1), self._lost_ranks(step):
-                    stats = self.step(step, to_input(next(real_batches), self.value_range), stop=bool(signals.received))
+                    real, near = self._real_batch(next(real_batches))
+                    stats = self.step(step, real, stop=bool(signals.received), neighbours=near)
                 # Among ranks, only the summed flags decide, so that every rank stops after the same step.
                 stopping = stats.pop("stop") > 0 if self.world.size > 1 else signals.received
                 self._check_finite(step + 1, stats)
@@ -294,6 +302,14 @@ class Trainer:
         progress.close()
         if main:
             self._finish(records, progress.format_dict["elapsed"])
+
+    def _real_batch(self, indices):
+        """The training images `indices` in the value range, and with --neighbours the nearest of each."""
+        from infogan.data import to_input
+
+        images = self.data.train_images
+        near = None if self.neighbours is None else to_input(images[self.neighbours[indices]], self.value_range)
+        return to_input(images[indices], self.value_range), near
 
     @contextmanager
     def _lost_ranks(self, step):

@@ -78,6 +78,8 @@ def test_presets_sit_between_the_defaults_and_the_flags():
         ({"lambda_real_fade": [1500.5, 2500]}, "--lambda-real-fade must be a whole number from 0"),
         ({"lambda_real_fade": "1500 2500"}, "--lambda-real-fade takes two steps START < END"),
         ({"lambda_real_fade": [1500, 2500], "lambda_real": 0.0}, "--lambda-real-fade fades the clustering term"),
+        ({"neighbours": 3, "lambda_real": 0.0}, "--neighbours pairs views in the clustering term"),
+        ({"neighbours": -1}, "--neighbours must be a whole number from 0 to 100"),
     ],
 )
 def test_bad_settings(flags, message):
@@ -97,8 +99,9 @@ def test_config_json_round_trip_and_refusals(tmp_path):
     with pytest.raises(InfoGANError, match=r"lacks the settings \['leak'\]: written by an older version"):
         read_config(str(run))
     # A setting added later reads, where absent, as what the versions before it did.
-    (run / "config.json").write_text(json.dumps({k: v for k, v in values.items() if k != "lambda_real_fade"}))
-    assert read_config(str(run)) == dataclasses.replace(cfg, iterations=3000)
+    for later in ("lambda_real_fade", "neighbours"):
+        (run / "config.json").write_text(json.dumps({k: v for k, v in values.items() if k != later}))
+        assert read_config(str(run)) == dataclasses.replace(cfg, iterations=3000)
     (run / "config.json").write_text(json.dumps(dict(values, color="red")))
     with pytest.raises(InfoGANError, match=r"unknown settings \['color'\]"):
         read_config(str(run))

@@ -8,7 +8,7 @@ import pytest
 from conftest import idx_bytes, write_file, write_idx_dir
 
 from infogan import InfoGANError
-from infogan.data import mnist
+from infogan.data import mnist, neighbours
 from infogan.data.dataset import batches, held_out, stratified_held_out, to_input
 
 
@@ -162,6 +162,35 @@ def test_batches_shuffle_per_epoch_and_resume_exactly():
     assert [next(resumed)[:, 0, 0, 0].tolist() for _ in range(3)] == first_seven[4:7]
     other_seed = batches(images, 3, seed=8, start_step=0)
     assert [next(other_seed)[:, 0, 0, 0].tolist() for _ in range(3)] != first_seven[:3]
+
+
+def test_nearest_neighbours_against_every_distance(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (300, 1, 4, 4), dtype=np.uint8)
+    images[7] = images[3]  # a duplicate: at distance 0 from each other
+    pixels = images.reshape(300, -1).astype(np.float64)
+    distance = ((pixels[:, None] - pixels[None]) ** 2).sum(-1)
+    np.fill_diagonal(distance, np.inf)  # never an image's own neighbour
+    table = neighbours.nearest(images, 5)
+    assert table.shape == (300, 5) and table.dtype == np.int32
+    # The five smallest distances, nearest first (which of two images at one distance comes first is
+    # left to float32 rounding).
+    np.testing.assert_allclose(np.take_along_axis(distance, table, axis=1), np.sort(distance, axis=1)[:, :5], rtol=1e-4)
+    assert (table != np.arange(300)[:, None]).all() and all(len(set(row)) == 5 for row in table)
+    assert table[3, 0] == 7 and table[7, 0] == 3
+    with pytest.raises(InfoGANError, match="--neighbours 300: choose from 1 to 299"):
+        neighbours.nearest(images, 300)
+    # Kept in the run directory and read from there: a resumed run pairs as the straight run did.
+    kept = neighbours.run_table(str(tmp_path), images, 5)
+    np.testing.assert_array_equal(kept, table)
+    np.save(tmp_path / neighbours.FILE, table[::-1])
+    np.testing.assert_array_equal(neighbours.run_table(str(tmp_path), images, 5), table[::-1])
+    with pytest.raises(
+        InfoGANError, match="holds 5 neighbours of 300 images, the run trains on 300 with --neighbours 4"
+    ):
+        neighbours.run_table(str(tmp_path), images, 4)
+    (tmp_path / neighbours.FILE).write_bytes(b"cut short")
+    with pytest.raises(InfoGANError, match="cannot read .*neighbours.npy .*: remove it to compute it again"):
+        neighbours.run_table(str(tmp_path), images, 5)
 
 
 def test_batch_larger_than_data():

@@ -117,3 +117,30 @@ def test_several_views_come_copy_after_copy_each_drawn_anew():
     )
     first, second = np.split(objective.augment(images, np.random.default_rng(0), 2), 2)
     assert not np.allclose(first, second)  # two views of one image differ
+
+
+def test_with_neighbours_the_last_view_is_of_one_of_each_images_neighbours():
+    # Flat images keep their value at the centre whatever the view does: image i is 0.9, its two
+    # neighbours 0.1 + 0.2 i and 0.2 + 0.2 i.
+    real = np.full((4, 1, 28, 28), 0.9, np.float32)
+    near = np.stack(
+        [
+            np.full((4, 1, 28, 28), 0.1 + 0.1 * j, np.float32) + 0.2 * np.arange(4)[:, None, None, None]
+            for j in range(2)
+        ],
+        axis=1,
+    )
+    centre = (slice(None), 0, 14, 14)
+    picked = []
+    for seed in range(8):
+        views = objective.clustering_views(
+            TrainConfig(neighbours=2), real, np.random.default_rng(seed), neighbours=near
+        )
+        own, of_neighbours = np.split(views, 2)
+        np.testing.assert_allclose(own[centre], 0.9, atol=1e-6)
+        picked.append(np.round((of_neighbours[centre] - 0.1 - 0.2 * np.arange(4)) / 0.1))
+    assert set(np.concatenate(picked)) == {0.0, 1.0}  # either neighbour of each image, and no other image
+    alone = objective.clustering_views(
+        TrainConfig(neighbours=2, views=1), real, np.random.default_rng(0), neighbours=near
+    )
+    assert alone.shape == real.shape and (alone[centre] < 0.9).all()

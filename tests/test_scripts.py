@@ -69,6 +69,25 @@ def test_resume_continues_as_if_never_stopped(six_steps, tiny_run, tmp_path):
         np.testing.assert_allclose(averages[1][name], value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_neighbour_views_train_and_resume_with_the_runs_own_table(tiny_mnist, tmp_path):
+    from infogan.data import mnist
+    from infogan.data.neighbours import nearest
+
+    run_dir = str(tmp_path / "run")
+    first = train(tiny_mnist, run_dir, "--iterations", "3", "--neighbours", "2")
+    assert first.returncode == 0, first.stderr
+    assert "neighbours: the 2 nearest of each of 64 training images" in first.stderr
+    table = np.load(os.path.join(run_dir, "neighbours.npy"))
+    np.testing.assert_array_equal(table, nearest(mnist.load("mnist", tiny_mnist).train_images, 2))
+    resumed = script("train.py", "--resume", run_dir, "--iterations", "6")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "neighbours:" not in resumed.stderr  # read from the run directory, not found again
+    records = log_records(run_dir)
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6] and all("I_real" in r for r in records)
+    with open(os.path.join(run_dir, "config.json")) as f:
+        assert json.load(f)["neighbours"] == 2
+
+
 def test_resume_by_epochs_trains_to_them(tiny_run, tmp_path):
     run_dir = copy_run(tiny_run, tmp_path / "run")
     resumed = script("train.py", "--resume", run_dir, "--epochs", "1")  # 64 images, batch 8: 8 steps an epoch
@@ -90,6 +109,7 @@ def test_resume_by_epochs_trains_to_them(tiny_run, tmp_path):
         (["--lr-d", "0"], "--lr-d must be a learning rate"),
         (["--lambda-cat", "-1"], "--lambda-cat must be a weight >= 0"),
         (["--views", "0"], "--views must be a whole number from 1 to 16"),
+        (["--neighbours", "64"], "--neighbours 64: choose from 1 to 63, fewer than the 64 training images"),
         (["--dataset", "cifar"], "--dataset 'cifar' is not known"),
         (["--device", "tpu"], "--device 'tpu' is not known"),
         (["--device", "gpu"], "--device gpu: this PaddlePaddle build has no CUDA"),

@@ -1,9 +1,9 @@
 """The datasets a run can train on, each read by its own module, all returned as a data.Dataset:
 mnist and fashion-mnist (data.mnist), svhn (data.svhn), celeba and any folder of images (data.images)."""
 
-from infogan.data.dataset import Dataset, batches, to_input
+from infogan.data.dataset import Dataset, batch_indices, batches, to_input
 
-__all__ = ["Dataset", "batches", "load_dataset", "load_validation", "to_input"]
+__all__ = ["Dataset", "batch_indices", "batches", "load_dataset", "load_validation", "to_input"]
 
 
 def load_dataset(cfg):

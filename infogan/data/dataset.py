@@ -72,14 +72,21 @@ def to_input(images, value_range):
 
 
 def batches(images, batch_size, seed, start_step):
-    """Endless shuffled batches from step `start_step` on; epoch e is ordered by a generator seeded (seed, e),
-    so a resumed run sees exactly the batches it would have seen. The last partial batch is dropped."""
-    per_epoch = len(images) // batch_size
+    """Endless shuffled batches of `images` from step `start_step` on (batch_indices)."""
+    for indices in batch_indices(len(images), batch_size, seed, start_step):
+        yield images[indices]
+
+
+def batch_indices(n, batch_size, seed, start_step):
+    """Endless shuffled batches of indices into n images from step `start_step` on; epoch e is ordered by a
+    generator seeded (seed, e), so a resumed run sees exactly the batches it would have seen. The last
+    partial batch is dropped."""
+    per_epoch = n // batch_size
     if per_epoch == 0:
-        raise InfoGANError(f"--batch-size {batch_size} is larger than the {len(images)} training images")
+        raise InfoGANError(f"--batch-size {batch_size} is larger than the {n} training images")
     epoch, index = divmod(start_step, per_epoch)
     while True:
-        order = np.random.default_rng([seed, epoch]).permutation(len(images))
+        order = np.random.default_rng([seed, epoch]).permutation(n)
         for i in range(index, per_epoch):
-            yield images[order[i * batch_size : (i + 1) * batch_size]]
+            yield order[i * batch_size : (i + 1) * batch_size]
         epoch, index = epoch + 1, 0
