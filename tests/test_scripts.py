@@ -10,6 +10,7 @@ import pytest
 from conftest import copy_run, log_records, one_error_line, script, train
 
 from infogan.config import TrainConfig
+from infogan.rundir import is_run
 
 pytestmark = pytest.mark.slow
 
@@ -86,6 +87,7 @@ def test_neighbour_views_train_and_resume_with_the_runs_own_table(tiny_mnist, tm
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6] and all("I_real" in r for r in records)
     with open(os.path.join(run_dir, "config.json")) as f:
         assert json.load(f)["neighbours"] == 2
+    assert is_run(run_dir)  # its table is a run's own file: --overwrite may replace it
 
 
 def test_resume_by_epochs_trains_to_them(tiny_run, tmp_path):
