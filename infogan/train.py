@@ -239,9 +239,8 @@ class Trainer:
             raise InfoGANError(
                 f"--batch-size {cfg.batch_size} is larger than the {len(self.data.train_images)} training images"
             )
-        if cfg.neighbours:
+        if cfg.neighbours:  # the table itself is found in run(), where the run directory that keeps it is known
             neighbours.check(cfg.neighbours, len(self.data.train_images))
-        self.neighbours = None  # each training image's nearest (--neighbours), found once the run directory is known
         paddle.seed(cfg.seed)
         self.programs = build_train_programs(cfg, self.spec, compute, self.world)
         self.exe.run(self.programs.startup)
@@ -271,7 +270,7 @@ class Trainer:
             print(f"data: {self.data.source}; validation: {self.data.validation}", file=sys.stderr)
             print(f"run directory: {run_dir}{ranks if self.world.size > 1 else ''}", file=sys.stderr)
         images = self.data.train_images
-        self.neighbours = run_table(run_dir if main else None, images, cfg.neighbours) if cfg.neighbours else None
+        table = run_table(run_dir if main else None, images, cfg.neighbours) if cfg.neighbours else None
         real_batches = batch_indices(len(images), cfg.batch_size, cfg.seed, start)
         progress = _progress(start, total, disable=not main)
         meter = Meter(start, cfg.batch_size)
@@ -280,7 +279,7 @@ class Trainer:
         with StopSignals() as signals:
             for step in progress:
                 with meter.timing(), signals.deferred(self.world.size > 1), self._lost_ranks(step):
-                    real, near = self._real_batch(next(real_batches))
+                    real, near = self._real_batch(next(real_batches), table)
                     stats = self.step(step, real, stop=bool(signals.received), neighbours=near)
                 # Among ranks, only the summed flags decide, so that every rank stops after the same step.
                 stopping = stats.pop("stop") > 0 if self.world.size > 1 else signals.received
@@ -303,12 +302,13 @@ class Trainer:
         if main:
             self._finish(records, progress.format_dict["elapsed"])
 
-    def _real_batch(self, indices):
-        """The training images `indices` in the value range, and with --neighbours the nearest of each."""
+    def _real_batch(self, indices, table):
+        """The training images `indices` in the value range, and with a neighbour table (--neighbours) the
+        nearest of each."""
         from infogan.data import to_input
 
         images = self.data.train_images
-        near = None if self.neighbours is None else to_input(images[self.neighbours[indices]], self.value_range)
+        near = None if table is None else to_input(images[table[indices]], self.value_range)
         return to_input(images[indices], self.value_range), near
 
     @contextmanager
