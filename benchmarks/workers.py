@@ -28,7 +28,8 @@ class Setting:
         import paddle
 
         from infogan.config import TrainConfig
-        from infogan.data import batches, to_input
+        from infogan.data import batches
+        from infogan.data.neighbours import nearest
         from infogan.latent import LatentSpec
         from infogan.nets import Compute, NetSpec
 
@@ -40,8 +41,9 @@ class Setting:
         self.net = NetSpec.from_config(self.cfg, self.spec, self.compute)
         shape = (TRAIN_IMAGES, *self.cfg.image_shape)
         images = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-        batched = batches(images, self.cfg.batch_size, 0, 0)
-        self.real = lambda: to_input(next(batched), self.net.value_range)
+        table = nearest(images, self.cfg.neighbours) if self.cfg.neighbours else None
+        batched = batches(images, self.cfg.batch_size, 0, 0, self.net.value_range, table)
+        self.real = lambda: next(batched)  # (the batch, its images' neighbours or None), as the trainer's
 
 
 def train(job):
@@ -63,7 +65,12 @@ def train(job):
     step = TrainingStep(s.cfg, s.spec, programs, exe, s.net.value_range, ranks)
     fetch = not job.get("no_stats", False)
     count = iter(range(10**9))
-    return lambda: step(next(count), s.real(), fetch)
+
+    def iteration():
+        real, near = s.real()
+        return step(next(count), real, fetch, neighbours=near)
+
+    return iteration
 
 
 def all_reduce(job):
@@ -102,8 +109,8 @@ def reader(job):
     rng = np.random.default_rng(0)
 
     def feed():
-        real = s.real()
-        return real, s.spec.sample(rng, s.cfg.batch_size), clustering_views(s.cfg, real, rng, s.net.value_range)
+        real, near = s.real()
+        return real, s.spec.sample(rng, s.cfg.batch_size), clustering_views(s.cfg, real, rng, s.net.value_range, near)
 
     return feed
 
@@ -136,7 +143,7 @@ def one_program(job):
     rng = np.random.default_rng(0)
 
     def step():
-        feed = dict(spec.sample(rng, cfg.batch_size), real=s.real())
+        feed = dict(spec.sample(rng, cfg.batch_size), real=s.real()[0])
         exe.run(program, feed=feed, fetch_list=[d_loss, g_loss])
 
     return step

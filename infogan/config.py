@@ -161,9 +161,9 @@ class TrainConfig:
     )
     views: int = setting(2, "augmented views of each real image in the clustering term")
     neighbours: int = setting(
-        0,
+        3,
         "the clustering term's last view of each real image drawn from one of its N nearest training images "
-        "(in pixels) instead of from the image itself (0: none)",
+        "(in pixels) instead of from the image itself (0: none; without the term, 0 unless given)",
         metavar="N",
         absent_means=0,
     )
@@ -243,7 +243,10 @@ class TrainConfig:
             if not self.lambda_real:
                 raise InfoGANError("--lambda-real-fade fades the clustering term: it needs --lambda-real > 0")
         if self.neighbours and not self.lambda_real:
-            raise InfoGANError("--neighbours pairs views in the clustering term: it needs --lambda-real > 0")
+            raise InfoGANError(
+                f"--neighbours {self.neighbours} pairs views in the clustering term, which --lambda-real 0 turns off: "
+                "set --neighbours 0"
+            )
         if self.lambda_real and not self.categorical:
             raise InfoGANError("--lambda-real needs a categorical code to cluster real images by: set --lambda-real 0")
         if self.gan_baseline and self.q_step != "g":
@@ -314,6 +317,8 @@ class TrainConfig:
         values = PRESETS[preset or PRESET_OF_DATASET[dataset]] | flags
         if "epochs" in flags and "iterations" not in flags:
             values["iterations"] = None  # --epochs given: a preset's iteration count must not override it
+        if not values.get("lambda_real", cls.lambda_real) and "neighbours" not in flags:
+            values["neighbours"] = 0  # the neighbour views are the clustering term's: without it, none
         return cls(**values).validate()
 
     @classmethod

@@ -121,6 +121,8 @@ def clustering_views(cfg, real, rng, value_range=(0.0, 1.0), neighbours=None):
         return None
     if not cfg.neighbours:
         return augment(real, rng, cfg.views, background=value_range[0])
+    if neighbours is None:
+        raise ValueError(f"--neighbours {cfg.neighbours}: the views need each real image's nearest training images")
     near = neighbours[np.arange(len(real)), rng.integers(neighbours.shape[1], size=len(real))]
     own = [augment(real, rng, cfg.views - 1, background=value_range[0])] if cfg.views > 1 else []
     return np.concatenate([*own, augment(near, rng, 1, background=value_range[0])])

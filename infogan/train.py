@@ -253,7 +253,7 @@ class Trainer:
         return checkpoints.load_training_state(checkpoint, self.programs)
 
     def run(self, run_dir, start_from):
-        from infogan.data import batch_indices
+        from infogan.data import batches
         from infogan.data.neighbours import run_table
 
         cfg, main = self.cfg, self.world.main
@@ -271,7 +271,7 @@ class Trainer:
             print(f"run directory: {run_dir}{ranks if self.world.size > 1 else ''}", file=sys.stderr)
         images = self.data.train_images
         table = run_table(run_dir if main else None, images, cfg.neighbours) if cfg.neighbours else None
-        real_batches = batch_indices(len(images), cfg.batch_size, cfg.seed, start)
+        real_batches = batches(images, cfg.batch_size, cfg.seed, start, self.value_range, table)
         progress = _progress(start, total, disable=not main)
         meter = Meter(start, cfg.batch_size)
         # Wall time of the run's training so far, over every session of it (resumes included).
@@ -279,7 +279,7 @@ class Trainer:
         with StopSignals() as signals:
             for step in progress:
                 with meter.timing(), signals.deferred(self.world.size > 1), self._lost_ranks(step):
-                    real, near = self._real_batch(next(real_batches), table)
+                    real, near = next(real_batches)
                     stats = self.step(step, real, stop=bool(signals.received), neighbours=near)
                 # Among ranks, only the summed flags decide, so that every rank stops after the same step.
                 stopping = stats.pop("stop") > 0 if self.world.size > 1 else signals.received
@@ -301,15 +301,6 @@ class Trainer:
         progress.close()
         if main:
             self._finish(records, progress.format_dict["elapsed"])
-
-    def _real_batch(self, indices, table):
-        """The training images `indices` in the value range, and with a neighbour table (--neighbours) the
-        nearest of each."""
-        from infogan.data import to_input
-
-        images = self.data.train_images
-        near = None if table is None else to_input(images[table[indices]], self.value_range)
-        return to_input(images[indices], self.value_range), near
 
     @contextmanager
     def _lost_ranks(self, step):

@@ -152,7 +152,8 @@ class Setup:
         feed = {"real": self.real, "fake": fake}
         if self.cfg.q_step != "g":
             feed.update({k: v for k, v in self.latent.items() if k != "z"})
-        views = clustering_views(self.cfg, self.real, np.random.default_rng(1))
+        near = self.real[:, None] if self.cfg.neighbours else None  # each image its own neighbour
+        views = clustering_views(self.cfg, self.real, np.random.default_rng(1), neighbours=near)
         if views is not None:
             feed["real_aug"] = views
             feed["lambda_real"] = np.full([1], real_weight(self.cfg, step), "float32")

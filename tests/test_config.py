@@ -51,6 +51,10 @@ def test_presets_sit_between_the_defaults_and_the_flags():
     paper = TrainConfig.from_flags({"preset": "paper"})
     assert (paper.batch_size, paper.iterations, paper.q_step, paper.leak, paper.li_warmup) == (128, 5000, "d", 0.01, 0)
     assert paper.preset == "paper" and paper.lambda_real == 0
+    # The neighbour views are the clustering term's: where a preset or a flag turns the term off, they go with it.
+    assert TrainConfig().neighbours == 3
+    assert paper.neighbours == svhn.neighbours == TrainConfig.from_flags({"lambda_real": 0.0}).neighbours == 0
+    assert TrainConfig.from_flags({"lambda_real": 1.5}).neighbours == 3
     by_epochs = TrainConfig.from_flags({"preset": "paper", "epochs": 3})
     assert by_epochs.iterations is None and by_epochs.total_iterations(1280) == 30  # --epochs beats the preset's count
     for name, values in PRESETS.items():
@@ -78,7 +82,8 @@ def test_presets_sit_between_the_defaults_and_the_flags():
         ({"lambda_real_fade": [1500.5, 2500]}, "--lambda-real-fade must be a whole number from 0"),
         ({"lambda_real_fade": "1500 2500"}, "--lambda-real-fade takes two steps START < END"),
         ({"lambda_real_fade": [1500, 2500], "lambda_real": 0.0}, "--lambda-real-fade fades the clustering term"),
-        ({"neighbours": 3, "lambda_real": 0.0}, "--neighbours pairs views in the clustering term"),
+        ({"neighbours": 3, "lambda_real": 0.0}, "--neighbours 3 pairs views in the clustering term, which --lambda"),
+        ({"neighbours": 2, "preset": "paper"}, "--neighbours 2 pairs views in the clustering term, which --lambda"),
         ({"neighbours": -1}, "--neighbours must be a whole number from 0 to 100"),
     ],
 )
@@ -99,9 +104,9 @@ def test_config_json_round_trip_and_refusals(tmp_path):
     with pytest.raises(InfoGANError, match=r"lacks the settings \['leak'\]: written by an older version"):
         read_config(str(run))
     # A setting added later reads, where absent, as what the versions before it did.
-    for later in ("lambda_real_fade", "neighbours"):
+    for later, before in (("lambda_real_fade", None), ("neighbours", 0)):
         (run / "config.json").write_text(json.dumps({k: v for k, v in values.items() if k != later}))
-        assert read_config(str(run)) == dataclasses.replace(cfg, iterations=3000)
+        assert read_config(str(run)) == dataclasses.replace(cfg, iterations=3000, **{later: before})
     (run / "config.json").write_text(json.dumps(dict(values, color="red")))
     with pytest.raises(InfoGANError, match=r"unknown settings \['color'\]"):
         read_config(str(run))

@@ -9,7 +9,7 @@ from conftest import idx_bytes, write_file, write_idx_dir
 
 from infogan import InfoGANError
 from infogan.data import mnist, neighbours
-from infogan.data.dataset import batches, held_out, stratified_held_out, to_input
+from infogan.data.dataset import batch_indices, batches, held_out, stratified_held_out, to_input
 
 
 def test_reads_gz_and_raw(tmp_path):
@@ -152,16 +152,27 @@ def test_validation_alone_reads_only_the_test_pair(tmp_path):
 
 
 def test_batches_shuffle_per_epoch_and_resume_exactly():
-    images = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
-    straight = batches(images, 3, seed=7, start_step=0)
-    first_seven = [next(straight)[:, 0, 0, 0].tolist() for _ in range(7)]
+    straight = batch_indices(10, 3, seed=7, start_step=0)
+    first_seven = [next(straight).tolist() for _ in range(7)]
     epoch0 = sorted(sum(first_seven[:3], []))
     assert len(set(epoch0)) == 9  # 3 batches of 3 from 10 images, one dropped, no repeats
     assert first_seven[:3] != first_seven[3:6]  # a new order each epoch
-    resumed = batches(images, 3, seed=7, start_step=4)
-    assert [next(resumed)[:, 0, 0, 0].tolist() for _ in range(3)] == first_seven[4:7]
-    other_seed = batches(images, 3, seed=8, start_step=0)
-    assert [next(other_seed)[:, 0, 0, 0].tolist() for _ in range(3)] != first_seven[:3]
+    resumed = batch_indices(10, 3, seed=7, start_step=4)
+    assert [next(resumed).tolist() for _ in range(3)] == first_seven[4:7]
+    other_seed = batch_indices(10, 3, seed=8, start_step=0)
+    assert [next(other_seed).tolist() for _ in range(3)] != first_seven[:3]
+
+
+def test_batches_bring_each_images_neighbours_in_the_value_range():
+    images = (np.arange(10, dtype=np.uint8) * 25).reshape(10, 1, 1, 1)  # image i is the value 25 i
+    table = np.stack([(np.arange(10) + 1) % 10, (np.arange(10) + 2) % 10], axis=1)  # i's neighbours: i+1, i+2
+    order = batch_indices(10, 3, seed=7, start_step=2)
+    real, near = next(batches(images, 3, 7, 2, (-1.0, 1.0), table))
+    i = next(order)
+    np.testing.assert_allclose(real[:, 0, 0, 0], 25 * i / 127.5 - 1, atol=1e-6)
+    assert near.shape == (3, 2, 1, 1, 1) and near.dtype == np.float32
+    np.testing.assert_allclose(near[:, :, 0, 0, 0], 25 * table[i] / 127.5 - 1, atol=1e-6)
+    assert next(batches(images, 3, 7, 2, (0.0, 1.0)))[1] is None  # without a table, no neighbours
 
 
 def test_nearest_neighbours_against_every_distance(tmp_path):
@@ -195,7 +206,7 @@ def test_nearest_neighbours_against_every_distance(tmp_path):
 
 def test_batch_larger_than_data():
     with pytest.raises(InfoGANError, match="larger than the 10 training images"):
-        next(batches(np.zeros((10, 1, 28, 28)), 11, 0, 0))
+        next(batches(np.zeros((10, 1, 28, 28), np.uint8), 11, 0, 0, (0.0, 1.0)))
 
 
 @pytest.mark.skipif(

@@ -71,10 +71,13 @@ def to_input(images, value_range):
     return images.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(low)
 
 
-def batches(images, batch_size, seed, start_step):
-    """Endless shuffled batches of `images` from step `start_step` on (batch_indices)."""
+def batches(images, batch_size, seed, start_step, value_range, neighbours=None):
+    """Endless shuffled batches of the uint8 `images` from step `start_step` on (batch_indices), as training
+    feeds them: (the batch in the value range, and with a neighbour table [N, K] (--neighbours) the K nearest
+    of each image [batch, K, C, H, W], else None)."""
     for indices in batch_indices(len(images), batch_size, seed, start_step):
-        yield images[indices]
+        near = None if neighbours is None else to_input(images[neighbours[indices]], value_range)
+        yield to_input(images[indices], value_range), near
 
 
 def batch_indices(n, batch_size, seed, start_step):
