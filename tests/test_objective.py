@@ -144,3 +144,5 @@ def test_with_neighbours_the_last_view_is_of_one_of_each_images_neighbours():
         TrainConfig(neighbours=2, views=1), real, np.random.default_rng(0), neighbours=near
     )
     assert alone.shape == real.shape and (alone[centre] < 0.9).all()
+    with pytest.raises(ValueError, match="--neighbours 3: the views need each real image's nearest"):
+        objective.clustering_views(TrainConfig(), real, np.random.default_rng(0))  # the defaults pair neighbours
