@@ -3,7 +3,7 @@
     config.json   every setting of the run               data.json   where its images came from
     log.jsonl     one JSON record per logged step        curves.png  the log, drawn
     grids/        latent traversals during training      checkpoints/step_NNNNNNN/  the training state
-    neighbours.npy  with --neighbours, each training image's nearest (infogan.data.neighbours)
+    neighbours.npy  each training image's nearest, for the default neighbour views (infogan.data.neighbours)
     samples/, metrics.json, confusion.png                written by scripts/sample.py and evaluate.py
     export/       the inference models of scripts/export.py
     .lock         held (flock) by the process training the run; the kernel releases it on any exit
