@@ -4,8 +4,11 @@ ever left behind, a failure (disk full, read-only, no permission) is one line na
 
 import os
 import shutil
+import sys
 import uuid
 from contextlib import contextmanager
+
+import numpy as np
 
 from infogan import InfoGANError
 
@@ -44,6 +47,17 @@ def cache_dir(name):
     """This project's cache folder NAME: under $XDG_CACHE_HOME/infogan, or ~/.cache/infogan without it."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "infogan", name)
+
+
+def save_cache(path, array, lost):
+    """Writes a cached array. A cache is a convenience: failing to write it is a warning saying what the next
+    run does again (`lost`), not an error."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, array)
+    except (OSError, InfoGANError) as e:
+        print(f"warning: {path} could not be written ({e}): the next run {lost}", file=sys.stderr)
 
 
 def make_dirs(path):

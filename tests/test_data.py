@@ -204,6 +204,40 @@ def test_nearest_neighbours_against_every_distance(tmp_path):
         neighbours.run_table(str(tmp_path), images, 5)
 
 
+def test_neighbour_tables_are_cached_by_the_images_and_k(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    images = np.random.default_rng(1).integers(0, 256, (40, 1, 3, 3), dtype=np.uint8)
+    table = neighbours.run_table(None, images, 3)
+    cached = neighbours.cache_path(images, 3)
+    np.testing.assert_array_equal(np.load(cached), table)
+    other = images.copy()
+    other[0, 0, 0, 0] ^= 1
+    assert len({cached, neighbours.cache_path(other, 3), neighbours.cache_path(images, 2)}) == 3
+
+    def no_search(*args):
+        raise AssertionError("searched again")
+
+    monkeypatch.setattr(neighbours, "nearest", no_search)
+    capsys.readouterr()
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    np.testing.assert_array_equal(neighbours.run_table(str(run_dir), images, 3), table)
+    assert f"from {cached}" in capsys.readouterr().err
+    np.testing.assert_array_equal(np.load(run_dir / neighbours.FILE), table)  # and kept for a resume
+    # A damaged cache is searched again and rewritten; a cache that cannot be written is a warning.
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with open(cached, "wb") as f:
+        f.write(b"cut short")
+    np.testing.assert_array_equal(neighbours.run_table(None, images, 3), table)
+    np.testing.assert_array_equal(np.load(cached), table)
+    (tmp_path / "a file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a file"))
+    np.testing.assert_array_equal(neighbours.run_table(None, images, 3), table)
+    warning = capsys.readouterr().err
+    assert "could not be written" in warning and "the next run finds the neighbours again" in warning
+
+
 def test_batch_larger_than_data():
     with pytest.raises(InfoGANError, match="larger than the 10 training images"):
         next(batches(np.zeros((10, 1, 28, 28), np.uint8), 11, 0, 0, (0.0, 1.0)))

@@ -20,7 +20,7 @@ import numpy as np
 
 from infogan import InfoGANError
 from infogan.data.dataset import holding_out
-from infogan.files import atomic_path, cache_dir
+from infogan.files import cache_dir, save_cache
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 CELEBA_CROP = 108 / 178  # of the width: the face, as the DCGAN and InfoGAN reproductions crop the aligned set
@@ -99,20 +99,8 @@ def load_folder(folder, size, channels, kind):
         except (OSError, ValueError):
             pass  # a damaged cache is decoded again
     images = decode_all(paths, size, channels, kind, f"{len(paths)} images of {folder}")
-    _save_cache(cached, images)
+    save_cache(cached, images, "decodes the images again")
     return images
-
-
-def _save_cache(path, images):
-    """The cache is a convenience: failing to write it only costs the next run a decode."""
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, images)
-    except (OSError, InfoGANError) as e:
-        print(
-            f"warning: the decoded images could not be cached ({e}): the next run decodes them again", file=sys.stderr
-        )
 
 
 def celeba_folder(data_dir):
