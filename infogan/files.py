@@ -49,13 +49,28 @@ def cache_dir(name):
     return os.path.join(base, "infogan", name)
 
 
+def save_array(path, array):
+    """np.save to `path`, whole or not at all (atomic_path)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
+
+
+def load_cache(path, shape, dtype):
+    """A cached array, or None where there is none, or it is damaged or not of this shape and dtype (then the
+    caller makes it again and saves it over)."""
+    try:
+        array = np.load(path)
+    except (OSError, ValueError):
+        return None
+    return array if array.shape == shape and array.dtype == dtype else None
+
+
 def save_cache(path, array, lost):
     """Writes a cached array. A cache is a convenience: failing to write it is a warning saying what the next
     run does again (`lost`), not an error."""
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, array)
+        save_array(path, array)
     except (OSError, InfoGANError) as e:
         print(f"warning: {path} could not be written ({e}): the next run {lost}", file=sys.stderr)
 

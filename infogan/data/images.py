@@ -20,7 +20,7 @@ import numpy as np
 
 from infogan import InfoGANError
 from infogan.data.dataset import holding_out
-from infogan.files import cache_dir, save_cache
+from infogan.files import cache_dir, load_cache, save_cache
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 CELEBA_CROP = 108 / 178  # of the width: the face, as the DCGAN and InfoGAN reproductions crop the aligned set
@@ -91,13 +91,9 @@ def load_folder(folder, size, channels, kind):
     stats = [(os.path.relpath(p, folder), os.path.getsize(p), int(os.path.getmtime(p))) for p in paths]
     key = json.dumps([CACHE_VERSION, os.path.abspath(folder), size, channels, kind, stats]).encode()
     cached = os.path.join(cache_dir("images"), hashlib.sha1(key).hexdigest() + ".npy")
-    if os.path.isfile(cached):
-        try:
-            images = np.load(cached)
-            if images.shape == (len(paths), channels, size, size):
-                return images
-        except (OSError, ValueError):
-            pass  # a damaged cache is decoded again
+    images = load_cache(cached, (len(paths), channels, size, size), np.uint8)
+    if images is not None:
+        return images
     images = decode_all(paths, size, channels, kind, f"{len(paths)} images of {folder}")
     save_cache(cached, images, "decodes the images again")
     return images

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from infogan import InfoGANError
-from infogan.files import atomic_path, cache_dir, save_cache
+from infogan.files import cache_dir, load_cache, save_array, save_cache
 
 FILE = "neighbours.npy"
 BLOCK = 512  # rows of the distance matrix at a time: 512 x 55,000 distances and their order take 340 MB
@@ -61,7 +61,7 @@ def run_table(run_dir, images, k):
             )
         return table
     cached = cache_path(images, k)
-    table = _read_cache(cached, (len(images), k))
+    table = load_cache(cached, (len(images), k), np.int32)
     if table is not None:
         print(f"neighbours: the {k} nearest of each of {len(images)} training images, from {cached}", file=sys.stderr)
     else:
@@ -71,8 +71,7 @@ def run_table(run_dir, images, k):
         print(f"neighbours: found in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         save_cache(cached, table, "finds the neighbours again")
     if path:
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, table)
+        save_array(path, table)
     return table
 
 
@@ -81,12 +80,3 @@ def cache_path(images, k):
     digest = hashlib.sha1(repr((images.shape, str(images.dtype), k)).encode())
     digest.update(np.ascontiguousarray(images).data)
     return os.path.join(cache_dir(FILE.removesuffix(".npy")), digest.hexdigest() + ".npy")
-
-
-def _read_cache(path, shape):
-    """The cached table, or None where there is none or it is damaged (then found again and rewritten)."""
-    try:
-        table = np.load(path)
-    except (OSError, ValueError):
-        return None
-    return table if table.shape == shape and table.dtype == np.int32 else None
