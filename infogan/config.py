@@ -159,15 +159,6 @@ class TrainConfig:
         "weight gamma of D's R1 penalty, gamma/2 E||grad_x D(x)||^2 over real images (Mescheder et al.; 0: none)",
         absent_means=0.0,
     )
-    self_label: float = setting(
-        0.0,
-        "weight of the self-labelling term: cross-entropy of Q's categories for each real image's own views "
-        "against the category Q gives the image, where Q gives it --self-label-threshold or more (SCAN; 0: none)",
-        absent_means=0.0,
-    )
-    self_label_threshold: float = setting(
-        0.99, "Q's least probability for an image's category that makes it a self-label", absent_means=0.99
-    )
     views: int = setting(2, "augmented views of each real image in the clustering term")
     neighbours: int = setting(
         3,
@@ -237,7 +228,7 @@ class TrainConfig:
         _float_range("--beta1", self.beta1, -1e-12, 1.0, "Adam's beta1, in [0, 1)")
         _float_range("--ema", self.ema, -1e-12, 1.0, "a decay in [0, 1), such as 0.999 (0: no average)")
         _float_range("--leak", self.leak, -1e-12, 1.0, "a slope in [0, 1)")
-        for name in ("lambda_cat", "lambda_cont", "lambda_real", "r1", "self_label"):
+        for name in ("lambda_cat", "lambda_cont", "lambda_real", "r1"):
             _float_range(flag(name), getattr(self, name), -1e-12, 1000.0, "a weight >= 0 (0 turns its term off)")
         self._validate_image_shape()
         if self.lambda_real_fade is not None:
@@ -255,12 +246,6 @@ class TrainConfig:
             raise InfoGANError(
                 f"--neighbours {self.neighbours} pairs views in the clustering term, which --lambda-real 0 turns off: "
                 "set --neighbours 0"
-            )
-        _float_range("--self-label-threshold", self.self_label_threshold, 0.0, 1.0 + 1e-12, "a probability in (0, 1]")
-        if self.self_label and (not self.lambda_real or (self.neighbours and self.views < 2)):
-            raise InfoGANError(
-                "--self-label labels the clustering term's views of each image itself: it needs --lambda-real > 0 "
-                "and, with --neighbours, --views 2 or more"
             )
         if self.lambda_real and not self.categorical:
             raise InfoGANError("--lambda-real needs a categorical code to cluster real images by: set --lambda-real 0")

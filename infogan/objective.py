@@ -6,7 +6,6 @@ the clustering term with the augmented views it compares.
                                     - lambda_real I(c; c') of Q on real views    with --lambda-real > 0
                                       (the last view of a near training image with --neighbours)
                                       (lambda_real falling to 0 over the steps --lambda-real-fade gives)
-                                    + mu CE(Q on an image's own views, Q's sure category for it)   --self-label mu
                                     + gamma/2 E||grad_x D(x)||^2 over real x     with --r1 gamma > 0
     G+Q step   min over G (and Q)   BCE(D(G(z, c)), 1) - lambda_cat L_I(cat) - lambda_cont L_I(cont)
                (Q with --q-step g or both; only a share li_to_g(step) of L_I's gradient reaches G)
@@ -43,13 +42,11 @@ def d_step_loss(
     view_cat=None,
     real_weight=None,
     r1=None,
-    own_views=0,
 ):
     """The D step's loss and its fetches. `q_fake`: Q's output on the fakes (with --q-step d or both);
     `real_cat`, `view_cat`: Q's logits of the first categorical code for the real images and their views,
     each view paired with its image, and `real_weight` the fed weight of their term (with --lambda-real);
-    `r1`: E||grad_x D(x)||^2 over real images (squared_input_gradient, with --r1); `own_views`: how many
-    of the views, first in `view_cat`, are of the image itself (with --self-label)."""
+    `r1`: E||grad_x D(x)||^2 over real images (squared_input_gradient, with --r1)."""
     d_loss = bce(real_logit, 1.0) + bce(fake_logit, 0.0)
     fetches = {
         "d_loss": d_loss,
@@ -62,10 +59,6 @@ def d_step_loss(
     if real_cat is not None:
         fetches["info_real"] = paired_information(real_cat, view_cat)
         loss = loss - real_weight * fetches["info_real"]
-    if cfg.self_label:
-        own = [paddle.concat(paddle.split(cat, cfg.views)[:own_views]) for cat in (real_cat, view_cat)]
-        fetches["self_label"], fetches["self_labelled"] = self_labelling(*own, cfg.self_label_threshold)
-        loss = loss + cfg.self_label * fetches["self_label"]
     if r1 is not None:
         fetches["r1"] = r1
         loss = loss + cfg.r1 / 2 * r1
@@ -117,18 +110,6 @@ def paired_information(logits, logits_other):
     marginal_rows = paddle.sum(joint, axis=1, keepdim=True)
     marginal_cols = paddle.sum(joint, axis=0, keepdim=True)
     return paddle.sum(joint * (paddle.log(joint) - paddle.log(marginal_rows) - paddle.log(marginal_cols)))
-
-
-def self_labelling(logits, logits_view, threshold):
-    """Cross-entropy of Q's categories for views against the category Q gives each view's image, over the
-    images Q gives one with probability `threshold` or more (Van Gansbeke et al., SCAN, 2020: the sure
-    images teach Q to file their changed copies alike); and the share of such images. No gradient flows
-    into the labels."""
-    probs = F.softmax(logits, axis=1).detach()
-    sure = paddle.cast(paddle.max(probs, axis=1) >= threshold, "float32")
-    labels = F.one_hot(paddle.argmax(probs, axis=1), logits.shape[1])
-    cross_entropy = -paddle.sum(labels * F.log_softmax(logits_view, axis=1), axis=1)
-    return paddle.sum(sure * cross_entropy) / paddle.clip(paddle.sum(sure), min=1.0), paddle.mean(sure)
 
 
 def clustering_views(cfg, real, rng, value_range=(0.0, 1.0), neighbours=None):

@@ -132,9 +132,8 @@ def build_d_step(cfg, spec, net, startup, world=ALONE):
             some_real.stop_gradient = False  # R1 differentiates D's logit with respect to them
             with twice_differentiable():
                 r1 = objective.squared_input_gradient(disc(some_real)[0], some_real)
-        own_views = cfg.views - 1 if cfg.neighbours else cfg.views  # with --neighbours, the last is a neighbour's
         loss, fetches = objective.d_step_loss(
-            cfg, spec, real_logit, fake_logit, q_fake, codes, real_cat, view_cat, real_weight, r1, own_views
+            cfg, spec, real_logit, fake_logit, q_fake, codes, real_cat, view_cat, real_weight, r1
         )
         optimised = ("D_", "Q_") if cfg.q_step != "g" or cfg.lambda_real else "D_"
         # With several ranks, each one's wish to stop (a signal) travels with the gradients: all stop together.

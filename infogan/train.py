@@ -25,8 +25,7 @@ from infogan.rundir import Log, NewRun, RunLock, check_new_run_dir
 
 LOG_KEYS = ("d_loss", "g_loss", "L_I_cat", "L_I_cont", "d_real", "d_fake", "accuracy")
 GQ_STATS = ("li_cat", "li_cont", "g_loss")
-# info_real: only with --lambda-real; r1: --r1; self_label(led): --self-label
-D_STATS = ("d_loss", "d_real", "d_fake", "info_real", "r1", "self_label", "self_labelled")
+D_STATS = ("d_loss", "d_real", "d_fake", "info_real", "r1")  # info_real: only with --lambda-real; r1: --r1
 VALIDATION_IMAGES = 2000  # validation images scored during training; scripts/evaluate.py scores them all
 EMA_EVERY = 4  # steps between updates of the weights' moving averages, each with the decay to the 4th
 
@@ -390,8 +389,6 @@ class Trainer:
             record["I_real"] = stats["info_real"]
         if "r1" in stats:  # E||grad_x D(x)||^2 over real images, with --r1
             record["r1"] = stats["r1"]
-        if "self_label" in stats:  # the self-labelling term, and the share of the real batch it labels
-            record["self_label"], record["self_labelled"] = stats["self_label"], stats["self_labelled"]
         for key in ("accuracy", "accuracy_per_code"):
             if key in stats:
                 record[key] = stats[key]

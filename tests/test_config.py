@@ -85,10 +85,6 @@ def test_presets_sit_between_the_defaults_and_the_flags():
         ({"neighbours": 3, "lambda_real": 0.0}, "--neighbours 3 pairs views in the clustering term, which --lambda"),
         ({"neighbours": 2, "preset": "paper"}, "--neighbours 2 pairs views in the clustering term, which --lambda"),
         ({"neighbours": -1}, "--neighbours must be a whole number from 0 to 100"),
-        ({"self_label": -1.0}, "--self-label must be a weight >= 0"),
-        ({"self_label": 1.0, "self_label_threshold": 0.0}, "--self-label-threshold must be a probability in (0, 1]"),
-        ({"self_label": 1.0, "lambda_real": 0.0}, "--self-label labels the clustering term's views"),
-        ({"self_label": 1.0, "views": 1}, "--self-label labels the clustering term's views of each image itself"),
     ],
 )
 def test_bad_settings(flags, message):

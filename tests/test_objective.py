@@ -40,22 +40,6 @@ def test_paired_information_against_its_closed_form():
     assert run_paired_information(logits, other) == pytest.approx(expected, rel=1e-4)
 
 
-def test_self_labelling_against_its_closed_form():
-    program, startup = paddle.static.Program(), paddle.static.Program()
-    with paddle.static.program_guard(program, startup):
-        a, b = (paddle.static.data(n, [None, 3], "float32") for n in "ab")
-        out = objective.self_labelling(a, b, 0.9)
-    logits = np.array([[9, 0, 0], [0, 0, 0], [0, 0, 9], [0, 9, 0]], "float32")  # rows 0, 2, 3 sure
-    views = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
-    exe = paddle.static.Executor(paddle.CPUPlace())
-    loss, share = exe.run(program, feed={"a": logits, "b": views}, fetch_list=list(out))
-    log_q = views - np.log(np.exp(views).sum(axis=1, keepdims=True))
-    assert loss == pytest.approx(-(log_q[0, 0] + log_q[2, 2] + log_q[3, 1]) / 3, rel=1e-5)
-    assert share == pytest.approx(0.75)
-    none_sure = exe.run(program, feed={"a": logits[1:2], "b": views[1:2]}, fetch_list=list(out))
-    assert [float(v) for v in none_sure] == [0.0, 0.0]
-
-
 def test_squared_input_gradient_against_its_closed_form():
     # logit(x) = c sum(x^2) has gradient 2 c x: E ||grad||^2 = 4 c^2 E sum(x^2), the images' own sums.
     x = np.random.default_rng(0).normal(size=(5, 1, 4, 4)).astype("float32")

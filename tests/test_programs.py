@@ -60,37 +60,6 @@ def test_a_faded_out_clustering_term_leaves_q_be_and_d_as_without_the_term():
         np.testing.assert_allclose(after[name], without.values()[name], rtol=0, atol=0.25 * without.cfg.lr_d)
 
 
-def test_self_labels_are_q_sure_categories_for_the_images_own_views_alone():
-    # The MLP architecture has no batch norm: Q's training outputs are its inference program's.
-    cfg = TrainConfig(arch="mlp", li_warmup=0, ema=0.0, views=2, neighbours=3, self_label=1.0)
-    s = Setup(cfg)
-    rng = np.random.default_rng(2)
-    own, neighbour = (rng.random(s.real.shape, dtype=np.float32) for _ in range(2))
-    q_real, q_own = (s.run(s.programs.encode, {"images": x}, ["cat_probs"])[0] for x in (s.real, own))
-    s.cfg.self_label_threshold = threshold = float(np.median(q_real.max(axis=1)))  # about half the batch sure
-    s = Setup(s.cfg)
-    feed = {"real": s.real, "fake": s.generate(), "real_aug": np.concatenate([own, neighbour]), **WEIGHT}
-    loss, share = s.run(s.programs.d_step, feed, ["self_label", "self_labelled"])
-    sure = q_real.max(axis=1) >= threshold
-    expected = -np.log(q_own[np.arange(len(own)), q_real.argmax(axis=1)])[sure].mean()
-    assert loss == pytest.approx(expected, rel=1e-4)
-    assert share == pytest.approx(sure.mean())
-
-
-def test_self_labelling_with_no_image_sure_leaves_the_step_as_without_it():
-    labelled = Setup(TrainConfig(li_warmup=0, ema=0.0, self_label=1.0, self_label_threshold=1.0))
-    without = Setup(TrainConfig(li_warmup=0, ema=0.0))
-    fake, before = without.generate(), labelled.values()
-    assert labelled.d_step(fake, ["self_labelled"])[0] == 0.0  # a fresh Q is sure of no image
-    without.d_step(fake)
-    after, plain = labelled.values(), without.values()
-    for name in trainable(before, "D_") | trainable(before, "Q_"):
-        np.testing.assert_allclose(after[name], plain[name], rtol=0, atol=1e-7, err_msg=name)
-    sure = Setup(TrainConfig(li_warmup=0, ema=0.0, self_label=1.0, self_label_threshold=1e-6))
-    assert sure.d_step(fake, ["self_labelled"])[0] == 1.0
-    assert not all(np.array_equal(sure.values()[n], plain[n]) for n in trainable(before, "Q_"))
-
-
 def test_r1_is_the_closed_form_and_moves_d_alone_recording_no_statistics():
     # The article's MLP D, logit = relu(x W1 + b1) W2 + b2, has input gradient W1 (W2 * [x W1 + b1 > 0]);
     # R1 averages its square over the batch's first R1_IMAGES.
