@@ -29,7 +29,6 @@ DEFAULT_ITERATIONS = 3000
 _COLOUR_32 = {
     "arch": "svhn",
     "lambda_real": 0.0,
-    "val_size": 1000,
     "init": "normal",
     "bias_init": "uniform",  # else D starts blind to contrast and G collapses (docs/results.md)
     "lr_g": 2e-4,  # DCGAN's rate for G and Q: at the paper's 1e-3, seed 1 of each collapsed (docs/results.md)
@@ -117,7 +116,11 @@ class TrainConfig:
     no_fallback: bool = setting(False, "fail instead of using the 5,000-digit MNIST sample", resumable=True)
     image_size: int | None = setting(None, "celeba and folder: side of the square training images (default 32)")
     channels: int | None = setting(None, "folder: 1 (grey) or 3 (colour, default)")
-    val_size: int = setting(5000, "images held out of a training split for validation where no test split exists")
+    val_size: int | None = setting(
+        None,
+        "images held out of the training images for validation where the data has no test split "
+        "(default: 5,000 of MNIST's, 1,000 of SVHN's or a folder's)",
+    )
     # model
     preset: str | None = setting(None, "settings of an experiment, under the flags given", choices=tuple(PRESETS))
     arch: str = setting(
@@ -214,7 +217,8 @@ class TrainConfig:
         _int_range("--seed", self.seed, 0, 2**32 - 1)
         _int_range("--views", self.views, 1, 16)
         _int_range("--neighbours", self.neighbours, 0, 100)
-        _int_range("--val-size", self.val_size, 1, 10**7)
+        if self.val_size is not None:
+            _int_range("--val-size", self.val_size, 1, 10**7)
         for name in ("li_delay", "li_warmup"):
             _int_range(flag(name), getattr(self, name), 0, 10**9)
         for name in ("log_every", "grid_every", "eval_every", "checkpoint_every", "keep_checkpoints"):

@@ -39,6 +39,7 @@ def new_run(cfg, run_dir=None, overwrite=False):
         return run_dir
     check_new_run_dir(run_dir, overwrite, cfg.data_dir)
     trainer = Trainer(cfg)
+    _check_val_size(cfg, trainer.data)
     staged = NewRun(run_dir)
     try:
         write_text(os.path.join(staged.staging, "config.json"), cfg.to_json() + "\n", durable=True)
@@ -51,6 +52,16 @@ def new_run(cfg, run_dir=None, overwrite=False):
     finally:
         staged.lock.release()
     return run_dir
+
+
+def _check_val_size(cfg, data):
+    """Refuses a --val-size the data ignores. Only for new runs: a config.json written before the setting
+    meant "the data's own" holds 5000 whatever the data, and must still resume."""
+    if cfg.val_size is not None and not data.val_size_used:
+        raise InfoGANError(
+            f"--val-size {cfg.val_size} does not apply to {data.source}: it validates on {data.validation}; "
+            "drop --val-size (it sizes the part held out where the data has no test split)"
+        )
 
 
 def resume_run(run_dir, cfg):

@@ -102,6 +102,14 @@ def test_a_train_only_folder_holds_out_a_fixed_validation_split(tmp_path):
         mnist.load("mnist", folder, val_size=300)
 
 
+def test_val_size_sizes_only_a_split_held_out_of_training_images(tmp_path, offline):
+    train_only = mnist.load("mnist", write_idx_dir(str(tmp_path / "train_only"), n_train=5010, n_test=0))
+    assert len(train_only.val_images) == mnist.VAL_SIZE == 5000 and train_only.val_size_used  # the data's own
+    with_test = mnist.load("mnist", write_idx_dir(str(tmp_path / "with_test"), n_train=30, n_test=10), val_size=7)
+    assert len(with_test.val_images) == 10 and not with_test.val_size_used  # the test split, whatever is asked
+    assert not mnist.load("mnist", val_size=7).val_size_used  # the offline sample's fixed 500
+
+
 def test_held_out_splits_are_fixed_and_disjoint():
     train, val = held_out(1000, 100, "x")
     np.testing.assert_array_equal(val, held_out(1000, 100, "x")[1])

@@ -31,11 +31,14 @@ def test_svhn_layout_labels_and_splits(tmp_path):
     assert y[:10].tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]  # label 10 is the digit 0
     only_test = svhn.load(str(tmp_path), val_size=10)
     assert only_test.train_images.shape == (30, 3, 32, 32) and only_test.val_images.shape == (10, 3, 32, 32)
-    assert only_test.validation == "10 of test_32x32.mat, held out"
+    assert only_test.validation == "10 of test_32x32.mat, held out" and only_test.val_size_used
+    with pytest.raises(InfoGANError, match="--val-size 1000 leaves nothing"):  # SVHN's own when none is given
+        svhn.load(str(tmp_path))
     np.testing.assert_array_equal(only_test.val_images, svhn.load(str(tmp_path), val_size=10).val_images)
     write_mat(str(tmp_path / "train_32x32.mat"), 50, seed=1)
     both = svhn.load(str(tmp_path))
     assert both.train_images.shape == (50, 3, 32, 32) and both.validation == "the test split"
+    assert not both.val_size_used
     write_mat(str(tmp_path / "extra_32x32.mat"), 20, seed=2)
     assert len(svhn.load(str(tmp_path)).train_images) == 70 and "extra_32x32.mat" in svhn.load(str(tmp_path)).source
     assert svhn.load_validation(str(tmp_path)).train_images is None
@@ -156,6 +159,8 @@ def test_bad_folders(tmp_path, image_cache):
     face(20, 20).save(tmp_path / "only.png")
     with pytest.raises(InfoGANError, match="--val-size 10 leaves nothing to train on"):
         images.load("folder", str(tmp_path), 32, 3, 10)
+    with pytest.raises(InfoGANError, match="--val-size 1000 leaves nothing"):  # a folder's own when none is given
+        images.load("folder", str(tmp_path), 32, 3, None)
 
 
 def test_validation_of_an_unlabelled_dataset_has_no_labels(tmp_path, image_cache):

@@ -318,11 +318,13 @@ def test_a_full_disk_on_resume_keeps_config_json_and_for_metrics_and_samples_is_
     assert not leftovers(run_dir) and not os.path.exists(os.path.join(run_dir, "metrics.json"))
 
 
-def test_start_up_mistakes_write_nothing_in_process(tmp_path):
+def test_start_up_mistakes_write_nothing_in_process(tiny_mnist, tmp_path):
     empty = tmp_path / "empty_data"
     empty.mkdir()
     with pytest.raises(InfoGANError):
         new_run(TrainConfig.from_flags({"data_dir": str(empty)}), str(tmp_path / "run"))
+    with pytest.raises(InfoGANError, match="--val-size 10 does not apply to .*the test split; drop --val-size"):
+        new_run(TrainConfig.from_flags({"data_dir": tiny_mnist, "val_size": 10}), str(tmp_path / "run"))
     assert sorted(os.listdir(tmp_path)) == ["empty_data"]
 
 

@@ -53,6 +53,11 @@ def test_train_then_sample(six_steps, tiny_mnist, tmp_path):
 
 def test_resume_continues_as_if_never_stopped(six_steps, tiny_run, tmp_path):
     straight, stopped = str(six_steps / "run"), copy_run(tiny_run, tmp_path / "stopped")  # 6 steps; 3
+    config = os.path.join(stopped, "config.json")
+    with open(config) as f:
+        values = json.load(f)
+    with open(config, "w") as f:  # as written before --val-size's default meant the data's own: it still resumes
+        json.dump(dict(values, val_size=5000), f)
     resumed = script("train.py", "--resume", stopped, "--iterations", "6")
     assert resumed.returncode == 0, resumed.stderr
     a, b = log_records(straight), log_records(stopped)

