@@ -35,11 +35,10 @@ def new_run(cfg, run_dir=None, overwrite=False):
     is written before every start-up check has passed."""
     run_dir = run_dir or os.path.join("outputs", f"{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}")
     if not world().main:  # another rank of a data-parallel launch: rank 0 checks and writes the run directory
-        Trainer(cfg).run(run_dir, start_from=None)
+        Trainer(cfg, new=True).run(run_dir, start_from=None)
         return run_dir
     check_new_run_dir(run_dir, overwrite, cfg.data_dir)
-    trainer = Trainer(cfg)
-    _check_val_size(cfg, trainer.data)
+    trainer = Trainer(cfg, new=True)
     staged = NewRun(run_dir)
     try:
         write_text(os.path.join(staged.staging, "config.json"), cfg.to_json() + "\n", durable=True)
@@ -52,16 +51,6 @@ def new_run(cfg, run_dir=None, overwrite=False):
     finally:
         staged.lock.release()
     return run_dir
-
-
-def _check_val_size(cfg, data):
-    """Refuses a --val-size the data ignores. Only for new runs: a config.json written before the setting
-    meant "the data's own" holds 5000 whatever the data, and must still resume."""
-    if cfg.val_size is not None and not data.val_size_used:
-        raise InfoGANError(
-            f"--val-size {cfg.val_size} does not apply to {data.source}: it validates on {data.validation}; "
-            "drop --val-size (it sizes the part held out where the data has no test split)"
-        )
 
 
 def resume_run(run_dir, cfg):
@@ -225,9 +214,11 @@ class Meter:
 
 
 class Trainer:
-    """A run's data, programs and executor, ready to train: building one performs every start-up check."""
+    """A run's data, programs and executor, ready to train: building one performs every start-up check.
+    `new`: a new run's, which also refuses a --val-size the data ignores (a resumed run's config.json,
+    written before the setting meant "the data's own", holds 5000 whatever the data, and must still load)."""
 
-    def __init__(self, cfg, compute=None):
+    def __init__(self, cfg, compute=None, new=False):
         import paddle
 
         from infogan.data import load_dataset, neighbours
@@ -243,6 +234,11 @@ class Trainer:
         self.exe = executor(cfg.device)
         connect(self.world, gpu=not isinstance(self.exe.place, paddle.CPUPlace))
         self.data = load_dataset(cfg)
+        if new and cfg.val_size is not None and not self.data.val_size_used:
+            raise InfoGANError(
+                f"--val-size {cfg.val_size} does not apply to {self.data.source}: it validates on "
+                f"{self.data.validation}; drop --val-size (it sizes the part held out where the data has no test split)"
+            )
         shape = tuple(self.data.train_images.shape[1:])
         if shape != cfg.image_shape:
             raise InfoGANError(f"the training images are {shape}, the settings expect {cfg.image_shape}")
