@@ -42,9 +42,10 @@ def held_out(n, size, what):
     return np.sort(order[size:]), np.sort(order[:size])
 
 
-def holding_out(images, labels, size, source, part):
-    """A Dataset of `images` (and `labels`, or None) whose validation split is `size` of them, chosen by
-    the fixed seed; `part` names what they were held out of."""
+def holding_out(images, labels, size, source, part, default_size):
+    """A Dataset of `images` (and `labels`, or None) whose validation split is `size` of them (--val-size;
+    None: `default_size`, the data's own), chosen by the fixed seed; `part` names what they were held out of."""
+    size = default_size if size is None else size
     train, val = held_out(len(images), size, what=f"{part} holds {len(images)} images")
     labelled = labels is not None
     return Dataset(

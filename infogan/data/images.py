@@ -124,4 +124,4 @@ def load(kind, data_dir, size, channels, val_size):
         folder = data_dir
     images = load_folder(folder, size, channels, kind)
     source = f"{kind} from {folder}: {len(images)} images at {size}x{size}, {'grey' if channels == 1 else 'colour'}"
-    return holding_out(images, None, VAL_SIZE if val_size is None else val_size, source, "the images")
+    return holding_out(images, None, val_size, source, "the images", VAL_SIZE)

@@ -128,8 +128,8 @@ def _from_idx_dir(data_dir, name, val_size):
     if _has(data_dir, "test"):
         val_images, val_labels = read_split(data_dir, "test")
         return Dataset(images, labels, val_images, val_labels, f"{name} from {data_dir}", "the test split")
-    size = VAL_SIZE if val_size is None else val_size
-    return holding_out(images, labels, size, f"{name} from {data_dir} (no test split there)", "the training split")
+    source = f"{name} from {data_dir} (no test split there)"
+    return holding_out(images, labels, val_size, source, "the training split", VAL_SIZE)
 
 
 def offline_mnist():

@@ -87,16 +87,15 @@ def _folder(data_dir):
 
 def load(data_dir=None, val_size=None):
     folder = _folder(data_dir)
-    val_size = VAL_SIZE if val_size is None else val_size
     has = {name: os.path.isfile(os.path.join(folder, name)) for name in (TRAIN, TEST, EXTRA)}
     if not has[TRAIN]:
         images, labels = read_mat(os.path.join(folder, TEST))
-        return holding_out(images, labels, val_size, f"svhn from {folder} ({TEST} only)", TEST)
+        return holding_out(images, labels, val_size, f"svhn from {folder} ({TEST} only)", TEST, VAL_SIZE)
     parts = [read_mat(os.path.join(folder, name)) for name in (TRAIN, EXTRA) if has[name]]
     images, labels = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     source = f"svhn from {folder} ({' + '.join(name for name in (TRAIN, EXTRA) if has[name])})"
     if not has[TEST]:
-        return holding_out(images, labels, val_size, source, "the training files")
+        return holding_out(images, labels, val_size, source, "the training files", VAL_SIZE)
     val_images, val_labels = read_mat(os.path.join(folder, TEST))
     return Dataset(images, labels, val_images, val_labels, source, "the test split")
 
