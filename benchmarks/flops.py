@@ -75,6 +75,9 @@ def iteration_flops(cfg):
         + backward(trunk + head, weights=False, first_input_grad=True)
         + backward(q, weights=q_in_gq, first_input_grad=True)
     )
+    if cfg.li_views:  # the moved fakes through D's trunk and Q, and back to G (the move itself: no matmul)
+        gq += forward(trunk + q) + backward(trunk, weights=False, first_input_grad=True)
+        gq += backward(q, weights=q_in_gq, first_input_grad=True)
     batches = 2 + (cfg.views if cfg.lambda_real else 0)  # real, fake and the views, through D and back
     d_step = batches * (forward(trunk + head) + backward(trunk + head, weights=True, first_input_grad=False))
     q_batches = 1 + (cfg.views if cfg.lambda_real else 0) + (1 if cfg.q_step != "g" else 0)

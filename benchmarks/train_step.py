@@ -86,6 +86,7 @@ def settings(batch_sizes, alternatives, torch_too, layers=False):
             Setting("no losses fetched (fake batch only)", "train", extra={"no_stats": True}),
             Setting("one Program holding every op (the paper)", "one_program", config=PAPER),
             Setting("the paper with --r1 10", "train", config=PAPER | {"r1": 10.0}),
+            Setting("the paper with --li-views", "train", config=PAPER | {"li_views": True}),
         ]
         if "MKL_DEBUG_CPU_TYPE" in thread_settings():
             own = unset | {k: v for k, v in thread_settings().items() if k != "MKL_DEBUG_CPU_TYPE"}

@@ -170,6 +170,12 @@ class TrainConfig:
         metavar="N",
         absent_means=0,
     )
+    li_views: bool = setting(
+        False,
+        "Q reads the categorical codes from a changed copy of each of G's samples (turned, scaled, slanted, "
+        "shifted, bolder, as the clustering term's views): L_I then bounds I(c; T(G(z, c))) <= I(c; G(z, c))",
+        absent_means=False,
+    )
     li_warmup: int = setting(500, "iterations over which L_I's pull on G grows from none to all")
     li_delay: int = setting(0, "iterations before L_I pulls on G at all")
     gan_baseline: bool = setting(False, "a plain GAN: L_I trains Q only, never G (the paper's figure 1)")
@@ -253,6 +259,12 @@ class TrainConfig:
             )
         if self.lambda_real and not self.categorical:
             raise InfoGANError("--lambda-real needs a categorical code to cluster real images by: set --lambda-real 0")
+        if self.li_views and not self.categorical:
+            raise InfoGANError("--li-views changes what Q reads the categorical codes from: it needs --categorical")
+        if self.li_views and self.q_step == "d":
+            raise InfoGANError(
+                "--li-views shows the views to Q in the G+Q step, where --q-step d leaves Q: use g or both"
+            )
         if self.gan_baseline and self.q_step != "g":
             raise InfoGANError(
                 f"--gan-baseline trains a plain GAN's D: it cannot be combined with --q-step {self.q_step}"

@@ -8,6 +8,7 @@ the clustering term with the augmented views it compares.
                                       (lambda_real falling to 0 over the steps --lambda-real-fade gives)
                                     + gamma/2 E||grad_x D(x)||^2 over real x     with --r1 gamma > 0
     G+Q step   min over G (and Q)   BCE(D(G(z, c)), 1) - lambda_cat L_I(cat) - lambda_cont L_I(cont)
+                                    (L_I(cat) of Q on changed copies T(G(z, c)) with --li-views)
                (Q with --q-step g or both; only a share li_to_g(step) of L_I's gradient reaches G)
 
 L_I = E[log Q(c | G(z, c))] (+ H(c), a constant) is the paper's variational lower bound on I(c; G(z, c));
@@ -25,9 +26,12 @@ def bce(logits, target):
     return F.binary_cross_entropy_with_logits(logits, paddle.full_like(logits, target))
 
 
-def minus_information(cfg, spec, loss, codes, q_out):
-    """`loss` - lambda_cat L_I(cat) - lambda_cont L_I(cont), and the two terms (without H(c))."""
+def minus_information(cfg, spec, loss, codes, q_out, q_cat=None):
+    """`loss` - lambda_cat L_I(cat) - lambda_cont L_I(cont), and the two terms (without H(c)); with `q_cat`,
+    Q's output on other images (--li-views), the categorical codes' term is read from it."""
     li_cat, li_cont = spec.logli(codes, q_out)
+    if q_cat is not None:
+        li_cat = spec.logli(codes, q_cat)[0]
     return loss - cfg.lambda_cat * li_cat - cfg.lambda_cont * li_cont, {"li_cat": li_cat, "li_cont": li_cont}
 
 
@@ -65,10 +69,11 @@ def d_step_loss(
     return loss, fetches
 
 
-def gq_step_loss(cfg, spec, fake_logit, q_fake, codes):
-    """The G+Q step's loss (G's non-saturating GAN loss minus the weighted L_I) and its fetches."""
+def gq_step_loss(cfg, spec, fake_logit, q_fake, codes, q_views=None):
+    """The G+Q step's loss (G's non-saturating GAN loss minus the weighted L_I) and its fetches; `q_views`:
+    Q's output on the changed copies of the fakes (--li-views), which the categorical codes' L_I reads."""
     g_loss = bce(fake_logit, 1.0)
-    loss, terms = minus_information(cfg, spec, g_loss, codes, q_fake)
+    loss, terms = minus_information(cfg, spec, g_loss, codes, q_fake, q_views)
     return loss, {"g_loss": g_loss, **terms}
 
 
@@ -128,23 +133,31 @@ def clustering_views(cfg, real, rng, value_range=(0.0, 1.0), neighbours=None):
     return np.concatenate([*own, augment(near, rng, 1, background=value_range[0])])
 
 
-def augment(
-    images, rng, views=1, max_degrees=25.0, scale=(0.8, 1.2), max_shift=3.0, max_shear=0.3, thicken=0.5, background=0.0
-):
+def random_moves(rng, n, max_degrees=25.0, scale=(0.8, 1.2), max_shift=3.0, max_shear=0.3, thicken=0.5):
+    """What `augment` does to each of n images, drawn at random: a turn, a scale of width and height apart, a
+    shift in pixels (rows, columns), a shear (slant), and whether the stroke is drawn bolder."""
+    return {
+        "angle": np.deg2rad(rng.uniform(-max_degrees, max_degrees, n)),
+        "scale": rng.uniform(*scale, (2, n)),  # widths, heights
+        "shift": rng.uniform(-max_shift, max_shift, (2, n)),
+        "shear": rng.uniform(-max_shear, max_shear, n),
+        "bold": rng.random(n) < thicken,
+    }
+
+
+def augment(images, rng, views=1, background=0.0, **limits):
     """`views` copies of [N, C, S, S] images, stacked copy after copy, each image turned, scaled (width and
     height apart), sheared (slanted) and shifted at random, bilinearly resampled (`background` where the
     image moved away), and a `thicken` share of them drawn with a bolder stroke (a 2 x 2 grey dilation):
-    views of the same digit with another slant, width, place and weight."""
+    views of the same digit with another slant, width, place and weight. `limits`: random_moves'."""
     images = np.concatenate([images] * views)
     n, channels, side = len(images), images.shape[1], images.shape[-1]
-    angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, n))
-    sx, sy = rng.uniform(*scale, n), rng.uniform(*scale, n)
-    shift = rng.uniform(-max_shift, max_shift, (2, n))
-    shear = rng.uniform(-max_shear, max_shear, n)
+    moves = random_moves(rng, n, **limits)
+    (sx, sy), shift, shear = moves["scale"], moves["shift"], moves["shear"]
     # The output pixel (r, c) reads the input at centre + A^-1 ((r, c) - centre - shift); the shear then
     # moves the column it reads in proportion to the row, which slants the digit.
     grid = np.mgrid[:side, :side].reshape(2, -1).astype(np.float32) - (side - 1) / 2
-    cos, sin = np.cos(angle), np.sin(angle)
+    cos, sin = np.cos(moves["angle"]), np.sin(moves["angle"])
     rows = (cos * grid[0][:, None] - sin * grid[1][:, None] - shift[0]) / sy
     cols = (sin * grid[0][:, None] + cos * grid[1][:, None] - shift[1]) / sx + shear * rows
     coords = np.stack([np.broadcast_to(np.arange(n), rows.shape), rows + (side - 1) / 2, cols + (side - 1) / 2])
@@ -153,6 +166,31 @@ def augment(
         for c in range(channels)
     ]
     moved = np.stack(planes, axis=1).astype(np.float32)
-    bold = rng.random(n) < thicken
+    bold = moves["bold"]
     moved[bold] = scipy.ndimage.grey_dilation(moved[bold], size=(1, 1, 2, 2))
     return moved
+
+
+def sample_views(rng, n, side):
+    """The G+Q step's feeds for --li-views: `augment`'s moves of n images of side `side`, as the affine
+    maps F.affine_grid takes (`view_theta` [n, 2, 3], output to input in coordinates -1 to 1 across the
+    image, x the column) and the bolder strokes (`view_bold` [n, 1, 1, 1], 1 or 0)."""
+    moves = random_moves(rng, n)
+    (sx, sy), (shift_r, shift_c), shear = moves["scale"], moves["shift"] / ((side - 1) / 2), moves["shear"]
+    cos, sin = np.cos(moves["angle"]), np.sin(moves["angle"])
+    # augment's map with u, v the output's column and row and the shift scaled to these coordinates
+    row = np.stack([-sin / sy, cos / sy, -shift_r / sy])
+    col = np.stack([cos / sx, sin / sx, -shift_c / sx]) + shear * row
+    theta = np.stack([col, row]).transpose(2, 0, 1).astype("float32")
+    return {"view_theta": theta, "view_bold": moves["bold"].astype("float32").reshape(n, 1, 1, 1)}
+
+
+def view(images, theta, bold, background):
+    """`augment` in the graph, differentiable in the images: each image moved by its affine map `theta`
+    (sample_views), bilinearly resampled with `background` where it moved away, and where `bold` is 1
+    drawn with a bolder stroke (a 2 x 2 grey dilation, the edge repeated as scipy's reflect does)."""
+    grid = F.affine_grid(theta, paddle.shape(images), align_corners=True)
+    moved = F.grid_sample(images - background, grid, align_corners=True) + background
+    moved = paddle.reshape(moved, [-1, *images.shape[1:]])  # the shape, lost through the fed one
+    bolder = F.max_pool2d(F.pad(moved, [0, 1, 0, 1], mode="replicate"), 2, stride=1)
+    return bold * bolder + (1.0 - bold) * moved

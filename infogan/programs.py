@@ -7,6 +7,7 @@ wires feeds, networks, losses and optimizers into Programs.
              step holds no copy of G, unless --fresh-fakes, where it draws its own from fed codes.
   gq_step    G(z, c) -> D and Q; Adam on the G_ parameters (and Q_ with --q-step g or both). Its fake batch
              is fetched for the next D step. A fed `li_to_g` sets how much of L_I's gradient reaches G.
+             With --li-views, D's trunk and Q also see a changed copy of each fake, moved as fed.
   generate   G alone, batch norm in inference mode: (z, c) -> images.
   encode     D's trunk and Q alone, batch norm in inference mode: images -> Q's categorical probabilities
              (the codes' blocks one after another) and continuous-code means.
@@ -172,7 +173,12 @@ def build_gq_step(cfg, spec, net, startup, world=ALONE):
         q_head = net.q_head(disc.features)
         if cfg.q_step == "d":
             freeze(q_head)  # the authors' G step trains G only; Q learns L_I in the D step
-        loss, fetches = objective.gq_step_loss(cfg, spec, fake_logit, q_head(features), codes)
+        q_views = None
+        if cfg.li_views:  # Q reads the categories from changed copies: only what survives the change counts
+            theta, bold = data("view_theta", [None, 2, 3], "float32"), data("view_bold", [None, 1, 1, 1], "float32")
+            _, view_features = disc(objective.view(fake, theta, bold, net.value_range[0]))
+            q_views = q_head(li_to_g * view_features + (1.0 - li_to_g) * view_features.detach())
+        loss, fetches = objective.gq_step_loss(cfg, spec, fake_logit, q_head(features), codes, q_views)
         fetches["fake"] = fake
         optimised = "G_" if cfg.q_step == "d" else ("G_", "Q_")
         optimise(adam(cfg, cfg.lr_g, net.compute), loss, trainable(program, optimised), startup, world)

@@ -20,7 +20,7 @@ from infogan import InfoGANError, checkpoints
 from infogan.distributed import ALONE, broadcast_parameters, check_batch, connect, world
 from infogan.files import write_text
 from infogan.latent import LatentSpec
-from infogan.objective import clustering_views, li_to_g, real_weight
+from infogan.objective import clustering_views, li_to_g, real_weight, sample_views
 from infogan.rundir import Log, NewRun, RunLock, check_new_run_dir
 
 LOG_KEYS = ("d_loss", "g_loss", "L_I_cat", "L_I_cont", "d_real", "d_fake", "accuracy")
@@ -121,6 +121,9 @@ class TrainingStep:
         gq_keys = GQ_STATS if fetch_stats else ()
         gq_fetch = [gq.fetches["fake"]] + [gq.fetches[k] for k in gq_keys]
         gq_feed = dict(latent, li_to_g=np.full([1], li_to_g(cfg, step), "float32"))
+        if cfg.li_views:
+            views_feed = sample_views(np.random.default_rng([cfg.seed, 4, step]), n, real.shape[-1])
+            gq_feed.update(self._shard(views_feed))
         # The fake batch stays a Paddle tensor (on the GPU, where there is one) on its way into the D step.
         fake, *gq_stats = self.exe.run(gq.program, feed=gq_feed, fetch_list=gq_fetch, return_numpy=False)
         d_feed = {"real": world.shard(real) if world.size > 1 else real}

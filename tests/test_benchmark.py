@@ -45,6 +45,10 @@ def test_iteration_flops_closed_form():
     # The clustering term: two views more through D and back, Q forward and back on the real batch and views.
     with_term = flops.iteration_flops(TrainConfig())["d_step"]
     assert with_term == 4 * (d + 2 * d - TRUNK[0]) + 3 * q + 3 * 2 * q
+    # Q reading moved fakes: the trunk and Q forward again, back through the trunk's inputs, Q's weights and inputs.
+    views = flops.iteration_flops(TrainConfig(lambda_real=0.0, li_views=True))["gq_step"]
+    trunk = sum(TRUNK)
+    assert views == gq + trunk + q + trunk + 2 * q
 
 
 @pytest.mark.parametrize(

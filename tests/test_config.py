@@ -85,6 +85,8 @@ def test_presets_sit_between_the_defaults_and_the_flags():
         ({"neighbours": 3, "lambda_real": 0.0}, "--neighbours 3 pairs views in the clustering term, which --lambda"),
         ({"neighbours": 2, "preset": "paper"}, "--neighbours 2 pairs views in the clustering term, which --lambda"),
         ({"neighbours": -1}, "--neighbours must be a whole number from 0 to 100"),
+        ({"li_views": True, "categorical": [], "lambda_real": 0.0}, "--li-views changes what Q reads the categorical"),
+        ({"li_views": True, "q_step": "d"}, "--li-views shows the views to Q in the G.Q step, where --q-step d"),
     ],
 )
 def test_bad_settings(flags, message):

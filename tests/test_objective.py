@@ -119,6 +119,29 @@ def test_several_views_come_copy_after_copy_each_drawn_anew():
     assert not np.allclose(first, second)  # two views of one image differ
 
 
+@pytest.mark.parametrize("channels, background", [(1, 0.0), (3, -1.0)])
+def test_views_in_the_graph_are_augments_views_and_pass_gradients_back(channels, background):
+    # The same draws moved in numpy (scipy) and in the graph (affine_grid, grid_sample, max_pool2d).
+    images = np.full((6, channels, 28, 28), background, np.float32)
+    images[:, :, 8:20, 12:16] = 1.0
+    images[:, :, 6:9, 8:22] = 0.3
+    program, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(program, startup):
+        x = paddle.static.data("x", [None, channels, 28, 28], "float32")
+        x.stop_gradient = False
+        theta = paddle.static.data("view_theta", [None, 2, 3], "float32")
+        bold = paddle.static.data("view_bold", [None, 1, 1, 1], "float32")
+        moved = objective.view(x, theta, bold, background)
+        grad = paddle.static.gradients([paddle.sum(moved)], [x])[0]
+    feed = objective.sample_views(np.random.default_rng(5), len(images), 28)
+    assert 0 < feed["view_bold"].sum() < len(images)  # both kinds of stroke checked
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    in_graph, grad = exe.run(program, feed={"x": images, **feed}, fetch_list=[moved, grad])
+    expected = objective.augment(images, np.random.default_rng(5), background=background)
+    np.testing.assert_allclose(in_graph, expected, atol=1e-5)
+    assert np.abs(grad).sum() > 0
+
+
 def test_with_neighbours_the_last_view_is_of_one_of_each_images_neighbours():
     # Flat images keep their value at the centre whatever the view does: image i is 0.9, its two
     # neighbours 0.1 + 0.2 i and 0.2 + 0.2 i.
