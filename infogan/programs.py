@@ -169,7 +169,10 @@ def build_gq_step(cfg, spec, net, startup, world=ALONE):
         # The same features, but only the fed share `li_to_g` of L_I's gradient flows back through them to
         # G (objective.li_to_g: 0 in a plain GAN); Q's own gradient is whole.
         li_to_g = data("li_to_g", [1], "float32")
-        features = li_to_g * features + (1.0 - li_to_g) * features.detach()
+
+        def to_q(values):
+            return li_to_g * values + (1.0 - li_to_g) * values.detach()
+
         q_head = net.q_head(disc.features)
         if cfg.q_step == "d":
             freeze(q_head)  # the authors' G step trains G only; Q learns L_I in the D step
@@ -177,8 +180,8 @@ def build_gq_step(cfg, spec, net, startup, world=ALONE):
         if cfg.li_views:  # Q reads the categories from changed copies: only what survives the change counts
             theta, bold = data("view_theta", [None, 2, 3], "float32"), data("view_bold", [None, 1, 1, 1], "float32")
             _, view_features = disc(objective.view(fake, theta, bold, net.value_range[0]))
-            q_views = q_head(li_to_g * view_features + (1.0 - li_to_g) * view_features.detach())
-        loss, fetches = objective.gq_step_loss(cfg, spec, fake_logit, q_head(features), codes, q_views)
+            q_views = q_head(to_q(view_features))
+        loss, fetches = objective.gq_step_loss(cfg, spec, fake_logit, q_head(to_q(features)), codes, q_views)
         fetches["fake"] = fake
         optimised = "G_" if cfg.q_step == "d" else ("G_", "Q_")
         optimise(adam(cfg, cfg.lr_g, net.compute), loss, trainable(program, optimised), startup, world)
