@@ -140,14 +140,14 @@ class Setup:
         with paddle.static.scope_guard(self.scope):
             return self.exe.run(step.program, feed=feed, fetch_list=[step.fetches[n] for n in names])
 
-    def gq_step(self, step=0, views=None):
+    def gq_step(self, step=0, views=None, fetch=("fake", "g_loss", "li_cat")):
         """One G+Q step; with --li-views, the fakes moved as `views` (objective.sample_views) says."""
         from infogan.objective import li_to_g, sample_views
 
         feed = dict(self.latent, li_to_g=np.full([1], li_to_g(self.cfg, step), "float32"))
         if self.cfg.li_views:
             feed.update(views or sample_views(np.random.default_rng(1), BATCH, self.real.shape[-1]))
-        return self.run(self.programs.gq_step, feed, ["fake", "g_loss", "li_cat"])
+        return self.run(self.programs.gq_step, feed, list(fetch))
 
     def d_step(self, fake, fetch=("d_loss",), step=0):
         from infogan.objective import clustering_views, real_weight

@@ -257,29 +257,21 @@ def test_li_warmup_grows_l_i_in_g_from_none_to_all():
 
 def test_li_views_reads_the_categories_from_the_moved_fakes_and_the_continuous_codes_from_the_fakes():
     cfg = TrainConfig(li_warmup=0, ema=0.0, lambda_real=0.0, neighbours=0)
-    plain = Setup(cfg)
-    _, g_loss, li_cat, li_cont = plain.run(
-        plain.programs.gq_step, plain_feed(plain), ["fake", "g_loss", "li_cat", "li_cont"]
-    )
+    fetch = ("g_loss", "li_cat", "li_cont")
+    g_loss, li_cat, li_cont = Setup(cfg).gq_step(fetch=fetch)
     identity = {
         "view_theta": np.tile(np.array([[1, 0, 0], [0, 1, 0]], np.float32), (BATCH, 1, 1)),
         "view_bold": np.zeros((BATCH, 1, 1, 1), np.float32),
     }
     still, moved = (Setup(dataclasses.replace(cfg, li_views=True)) for _ in range(2))
-    fetch = ["g_loss", "li_cat", "li_cont"]
-    unmoved = still.run(still.programs.gq_step, {**plain_feed(still), **identity}, fetch)
+    unmoved = still.gq_step(views=identity, fetch=fetch)
     np.testing.assert_allclose(unmoved, [g_loss, li_cat, li_cont], rtol=1e-5)  # unmoved copies: L_I as without
     views = objective.sample_views(np.random.default_rng(1), BATCH, 28)
-    g_moved, cat_moved, cont_moved = moved.run(moved.programs.gq_step, {**plain_feed(moved), **views}, fetch)
+    before = moved.values()
+    g_moved, cat_moved, cont_moved = moved.gq_step(views=views, fetch=fetch)
     np.testing.assert_allclose([g_moved, cont_moved], [g_loss, li_cont], rtol=1e-5)
     assert abs(cat_moved - li_cat) > 1e-3
-    before = moved.values()
-    moved.gq_step(views=views)
     assert not trainable(changed(before, moved.values()), "D_")  # D's trunk read the views, and stayed
-
-
-def plain_feed(s):
-    return dict(s.latent, li_to_g=np.ones([1], "float32"))
 
 
 def test_mlp_architecture_programs():
