@@ -170,13 +170,6 @@ class TrainConfig:
         metavar="N",
         absent_means=0,
     )
-    refind_neighbours: list[int] | None = setting(
-        None,
-        "STEP...: at each of these steps the neighbour table is found again, nearest in the features Q reads "
-        "the codes from (the moving-average weights) rather than in pixels",
-        metavar="STEP",
-        absent_means=None,
-    )
     li_views: bool = setting(
         False,
         "Q reads the categorical codes from a changed copy of each of G's samples (turned, scaled, slanted, "
@@ -264,18 +257,6 @@ class TrainConfig:
                 f"--neighbours {self.neighbours} pairs views in the clustering term, which --lambda-real 0 turns off: "
                 "set --neighbours 0"
             )
-        if self.refind_neighbours is not None:
-            steps = self.refind_neighbours
-            if not isinstance(steps, list) or not steps or sorted(set(steps)) != steps:
-                raise InfoGANError(
-                    f"--refind-neighbours takes steps in increasing order, such as 1000 2000, not {steps!r}"
-                )
-            for step in steps:
-                _int_range("--refind-neighbours", step, 1, 10**9)
-            if not self.neighbours:
-                raise InfoGANError(
-                    "--refind-neighbours finds the clustering term's neighbour views again: it needs --neighbours > 0"
-                )
         if self.lambda_real and not self.categorical:
             raise InfoGANError("--lambda-real needs a categorical code to cluster real images by: set --lambda-real 0")
         if self.li_views and not self.categorical:

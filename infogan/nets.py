@@ -511,12 +511,8 @@ class QHead(nn.Layer):
         self.out = net.linear("Q_out", 128, net.q_dim)
 
     def forward(self, features, track=False):
-        return self.out(self.hidden(features, track))
-
-    def hidden(self, features, track=False):
-        """The 128 features Q reads the codes' parameters from."""
         h = self.fc1(features)
-        return F.leaky_relu(self.bn1(h, track) if self.bn1 else h, self.leak)
+        return self.out(F.leaky_relu(self.bn1(h, track) if self.bn1 else h, self.leak))
 
 
 @dataclass(frozen=True)

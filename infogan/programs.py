@@ -198,8 +198,7 @@ def build_generate(spec, net, startup):
     return Step(program, {"images": images})
 
 
-def build_encode(spec, net, startup, features=False):
-    """Q's predictions for images; with `features`, also the hidden features Q reads them from."""
+def build_encode(spec, net, startup):
     program = Program()
     with program_guard(program, startup), unique_name.guard("encode_"):
         images = image_feed("images", net.image_shape)
@@ -207,9 +206,8 @@ def build_encode(spec, net, startup, features=False):
         q_head = net.q_head(disc.features)
         disc.eval()
         q_head.eval()
-        hidden = q_head.hidden(disc.trunk(images))
-        cat_logits, cont_params = spec.split_q(q_head.out(hidden))
-        fetches = {"features": hidden} if features else {}
+        cat_logits, cont_params = spec.split_q(q_head(disc.trunk(images)))
+        fetches = {}
         if cat_logits:
             fetches["cat_probs"] = paddle.concat([F.softmax(logits, axis=1) for logits in cat_logits], axis=1)
         if cont_params is not None:
@@ -247,7 +245,7 @@ def build_train_programs(cfg, spec, compute=None, world=ALONE):
     d_step = build_d_step(cfg, spec, NetSpec.from_config(cfg, spec, compute, spectral_norm="update"), startup, world)
     gq_step = build_gq_step(cfg, spec, net, startup, world)
     inference = NetSpec.from_config(cfg, spec, compute, averaged=cfg.ema > 0)
-    generate, encode = build_generate(spec, inference, startup), build_encode(spec, inference, startup, features=True)
+    generate, encode = build_generate(spec, inference, startup), build_encode(spec, inference, startup)
     ema = build_ema((generate, encode), startup) if cfg.ema > 0 else None
     return TrainPrograms(startup, d_step, gq_step, generate, encode, ema)
 

@@ -4,7 +4,6 @@
     log.jsonl     one JSON record per logged step        curves.png  the log, drawn
     grids/        latent traversals during training      checkpoints/step_NNNNNNN/  the training state
     neighbours.npy  each training image's nearest, for the default neighbour views (infogan.data.neighbours)
-    neighbours_refound/step_NNNNNNN.npy  the same, found again among Q's features (--refind-neighbours)
     samples/, metrics.json, confusion.png                written by scripts/sample.py and evaluate.py
     export/       the inference models of scripts/export.py
     .lock         held (flock) by the process training the run; the kernel releases it on any exit
@@ -33,7 +32,6 @@ OWN_NAMES = {
     "grids",
     "checkpoints",
     neighbours.FILE,
-    neighbours.REFOUND,
     "samples",
     "metrics.json",
     "confusion.png",

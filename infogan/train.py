@@ -263,7 +263,7 @@ class Trainer:
         return checkpoints.load_training_state(checkpoint, self.programs)
 
     def run(self, run_dir, start_from):
-        from infogan.data import batches, neighbours
+        from infogan.data import batches
         from infogan.data.neighbours import run_table
 
         cfg, main = self.cfg, self.world.main
@@ -281,10 +281,6 @@ class Trainer:
             print(f"run directory: {run_dir}{ranks if self.world.size > 1 else ''}", file=sys.stderr)
         images = self.data.train_images
         table = run_table(run_dir if main else None, images, cfg.neighbours) if cfg.neighbours else None
-        refind = cfg.refind_neighbours or []
-        refound = [step for step in refind if step < start]  # at `start` itself, found again below
-        if refound:
-            table = neighbours.read_refound(run_dir, refound[-1], table.shape)
         real_batches = batches(images, cfg.batch_size, cfg.seed, start, self.value_range, table)
         progress = _progress(start, total, disable=not main)
         meter = Meter(start, cfg.batch_size)
@@ -292,9 +288,6 @@ class Trainer:
         self.started = time.perf_counter() - (records[-1].get("elapsed_s", 0.0) if records else 0.0)
         with StopSignals() as signals:
             for step in progress:
-                if step in refind:
-                    table = self.refind_neighbours(step, progress)
-                    real_batches = batches(images, cfg.batch_size, cfg.seed, step, self.value_range, table)
                 with meter.timing(), signals.deferred(self.world.size > 1), self._lost_ranks(step):
                     real, near = next(real_batches)
                     stats = self.step(step, real, stop=bool(signals.received), neighbours=near)
@@ -364,36 +357,6 @@ class Trainer:
             self._diverged(step, f"parameters {', '.join(bad[:3])} hold NaN or infinity")
         self.log.sync()  # the log's records up to this step are on the disk before the checkpoint counts
         checkpoints.save(self.run_dir, self.programs, step, self.cfg.keep_checkpoints)
-
-    def refind_neighbours(self, step, progress):
-        """The neighbour table found again among the features Q reads the codes from (--refind-neighbours):
-        there a digit's styles lie nearer one another than in pixels, so the term pairs fewer images of two
-        kinds (docs/results.md). Every rank finds it, from the same weights; the main rank keeps it."""
-        from infogan.data import to_input
-        from infogan.data.neighbours import nearest_features, save_refound
-        from infogan.evaluate import BATCH
-
-        started = time.perf_counter()
-        images, encode = self.data.train_images, self.programs.encode
-        features = np.concatenate(
-            [
-                self.exe.run(
-                    encode.program,
-                    feed={"images": to_input(images[i : i + BATCH], self.value_range)},
-                    fetch_list=[encode.fetches["features"]],
-                )[0]
-                for i in range(0, len(images), BATCH)
-            ]
-        )
-        table = nearest_features(features, self.cfg.neighbours)
-        if self.world.main:
-            save_refound(self.run_dir, step, table)
-            progress.write(
-                f"neighbours: found again at step {step} among Q's features of the {len(images)} training images "
-                f"({time.perf_counter() - started:.0f} s)",
-                file=sys.stderr,
-            )
-        return table
 
     def validation_accuracy(self):
         """Q's unsupervised accuracy on (at most VALIDATION_IMAGES of) the validation images: the best of the

@@ -212,19 +212,6 @@ def test_nearest_neighbours_against_every_distance(tmp_path):
         neighbours.run_table(str(tmp_path), images, 5)
 
 
-def test_nearest_features_by_angle():
-    # Points on a circle at known angles, at lengths that differ: nearness is the angle between them alone.
-    angles = np.deg2rad([0.0, 10.0, 25.0, 90.0, 100.0, 180.0, 200.0])
-    lengths = np.array([1.0, 50.0, 0.1, 3.0, 7.0, 1.0, 0.5])
-    points = np.stack([np.cos(angles), np.sin(angles)], axis=1) * lengths[:, None]
-    table = neighbours.nearest_features(points.astype(np.float32), 2)
-    assert table.dtype == np.int32
-    np.testing.assert_array_equal(table, [[1, 2], [0, 2], [1, 0], [4, 2], [3, 2], [6, 4], [5, 4]])
-    assert (neighbours.nearest_features(np.zeros((3, 4), np.float32), 1) != np.arange(3)[:, None]).all()
-    with pytest.raises(InfoGANError, match="--neighbours 7: choose from 1 to 6"):
-        neighbours.nearest_features(points, 7)
-
-
 def test_neighbour_tables_are_cached_by_the_images_and_k(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     images = np.random.default_rng(1).integers(0, 256, (40, 1, 3, 3), dtype=np.uint8)

@@ -95,45 +95,6 @@ def test_neighbour_views_train_and_resume_with_the_runs_own_table(tiny_mnist, tm
     assert is_run(run_dir)  # its table is a run's own file: --overwrite may replace it
 
 
-def test_refound_neighbours_are_kept_and_a_resume_pairs_as_the_straight_run(tiny_mnist, tmp_path):
-    from infogan.data import neighbours
-
-    flags = ("--neighbours", "2", "--refind-neighbours", "2", "3", "5", "--checkpoint-every", "3")
-    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
-    result = train(tiny_mnist, straight, "--iterations", "6", *flags)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr.count("neighbours: found again at step") == 3
-    pixels = np.load(os.path.join(straight, neighbours.FILE))
-    tables = {step: np.load(neighbours.refound_path(straight, step)) for step in (2, 3, 5)}
-    for table in tables.values():
-        assert table.shape == (64, 2) and table.dtype == np.int32 and (table != np.arange(64)[:, None]).all()
-    assert any((table != pixels).any() for table in tables.values())  # features are not pixels
-    first = train(tiny_mnist, stopped, "--iterations", "3", *flags)
-    assert first.returncode == 0, first.stderr
-    resumed = script("train.py", "--resume", stopped, "--iterations", "6")
-    assert resumed.returncode == 0, resumed.stderr
-    # Step 2's table read from the run, steps 3's and 5's found again from the same weights as the straight run.
-    assert resumed.stderr.count("neighbours: found again at step") == 2
-    for step, table in tables.items():
-        np.testing.assert_array_equal(np.load(neighbours.refound_path(stopped, step)), table)
-    for ra, rb in zip(log_records(straight), log_records(stopped), strict=True):
-        for key in ("d_loss", "g_loss", "L_I_cat", "I_real"):
-            assert rb[key] == pytest.approx(ra[key], rel=1e-5, abs=1e-6), (ra["step"], key)
-    assert is_run(stopped)
-    # A resume past a step whose table is gone cannot pair as the run did: refused, nothing trained.
-    os.remove(neighbours.refound_path(stopped, 5))
-    one_error_line(
-        script("train.py", "--resume", stopped, "--iterations", "7"),
-        "cannot resume: the neighbours found at step 5 (",
-    )
-    assert [r["step"] for r in log_records(stopped)][-1] == 6
-    np.save(neighbours.refound_path(stopped, 5), tables[5][:, :1])
-    one_error_line(
-        script("train.py", "--resume", stopped, "--iterations", "7"),
-        "cannot resume: the neighbours found at step 5 (",
-    )
-
-
 def test_resume_by_epochs_trains_to_them(tiny_run, tmp_path):
     run_dir = copy_run(tiny_run, tmp_path / "run")
     resumed = script("train.py", "--resume", run_dir, "--epochs", "1")  # 64 images, batch 8: 8 steps an epoch

@@ -16,7 +16,6 @@ from infogan import InfoGANError
 from infogan.files import cache_dir, load_cache, save_array, save_cache
 
 FILE = "neighbours.npy"
-REFOUND = "neighbours_refound"  # in the run's directory: step_NNNNNNN.npy, the table --refind-neighbours found then
 BLOCK = 512  # rows of the distance matrix at a time: 512 x 55,000 distances and their order take 340 MB
 
 
@@ -30,20 +29,9 @@ def nearest(images, k):
     """int32 [N, k]: for each of the uint8 [N, C, H, W] images, the indices of the k others nearest in
     Euclidean distance over pixels, nearest first. O(N^2 x pixels): MNIST's 55,000 take
     100 s on one core."""
-    check(k, len(images))
-    return _nearest_rows(images.reshape(len(images), -1).astype(np.float32) / 255.0, k)
-
-
-def nearest_features(features, k):
-    """int32 [N, k]: for each row of the float [N, F] features, the indices of the k other rows nearest in
-    angle (cosine similarity), nearest first."""
-    check(k, len(features))
-    length = np.linalg.norm(features, axis=1, keepdims=True)
-    return _nearest_rows((features / np.maximum(length, 1e-12)).astype(np.float32), k)
-
-
-def _nearest_rows(flat, k):
-    n = len(flat)
+    n = len(images)
+    check(k, n)
+    flat = images.reshape(n, -1).astype(np.float32) / 255.0
     norms = np.einsum("ij,ij->i", flat, flat)
     table = np.empty((n, k), np.int32)
     for start in range(0, n, BLOCK):
@@ -92,32 +80,3 @@ def cache_path(images, k):
     digest = hashlib.sha1(repr((images.shape, str(images.dtype), k)).encode())
     digest.update(np.ascontiguousarray(images).data)
     return os.path.join(cache_dir(FILE.removesuffix(".npy")), digest.hexdigest() + ".npy")
-
-
-def refound_path(run_dir, step):
-    """Where a run keeps the table --refind-neighbours found at `step`."""
-    return os.path.join(run_dir, REFOUND, f"step_{step:07d}.npy")
-
-
-def save_refound(run_dir, step, table):
-    os.makedirs(os.path.join(run_dir, REFOUND), exist_ok=True)
-    save_array(refound_path(run_dir, step), table)
-
-
-def read_refound(run_dir, step, shape):
-    """The table found at `step`, which a run resumed after it pairs by, as the straight run did."""
-    path = refound_path(run_dir, step)
-    try:
-        table = np.load(path)
-    except FileNotFoundError:
-        table, problem = None, "missing"
-    except (OSError, ValueError) as e:
-        table, problem = None, f"unreadable ({e})"
-    else:
-        problem = None if table.shape == shape else f"of shape {table.shape}, not {shape}"
-    if problem:
-        raise InfoGANError(
-            f"cannot resume: the neighbours found at step {step} ({path}) are {problem}, and without them the "
-            "run cannot go on pairing as it trained: train it again"
-        )
-    return table
