@@ -170,14 +170,6 @@ class TrainConfig:
         metavar="N",
         absent_means=0,
     )
-    erase_foot: float = setting(
-        0.0,
-        "share of the clustering term's changed copies of each real image drawn without their lowest rows "
-        "(from 0.68 to 0.78 of the height down), so that a 9 whose tail curls like a 3's foot is paired with a "
-        "copy showing its loop (0: none)",
-        metavar="SHARE",
-        absent_means=0.0,
-    )
     li_views: bool = setting(
         False,
         "Q reads the categorical codes from a changed copy of each of G's samples (turned, scaled, slanted, "
@@ -264,14 +256,6 @@ class TrainConfig:
             raise InfoGANError(
                 f"--neighbours {self.neighbours} pairs views in the clustering term, which --lambda-real 0 turns off: "
                 "set --neighbours 0"
-            )
-        _float_range("--erase-foot", self.erase_foot, -1e-12, 1.0 + 1e-12, "a share from 0 to 1")
-        if self.erase_foot and not self.lambda_real:
-            raise InfoGANError("--erase-foot changes the clustering term's views, which --lambda-real 0 turns off")
-        if self.erase_foot and self.neighbours and self.views == 1:
-            raise InfoGANError(
-                "--erase-foot changes the changed copies of each image itself, and --views 1 with --neighbours "
-                "leaves none (the one view is of a neighbour): use --views 2 or more"
             )
         if self.lambda_real and not self.categorical:
             raise InfoGANError("--lambda-real needs a categorical code to cluster real images by: set --lambda-real 0")

@@ -4,8 +4,7 @@ the clustering term with the augmented views it compares.
     D step     min over D (and Q)   BCE(D(x), 1) + BCE(D(G(z, c)), 0)
                                     - lambda L_I(Q on the D step's fakes)        with --q-step d or both
                                     - lambda_real I(c; c') of Q on real views    with --lambda-real > 0
-                                      (the last view of a near training image with --neighbours;
-                                       a share of the others without their lowest rows with --erase-foot)
+                                      (the last view of a near training image with --neighbours)
                                       (lambda_real falling to 0 over the steps --lambda-real-fade gives)
                                     + gamma/2 E||grad_x D(x)||^2 over real x     with --r1 gamma > 0
     G+Q step   min over G (and Q)   BCE(D(G(z, c)), 1) - lambda_cat L_I(cat) - lambda_cont L_I(cont)
@@ -122,39 +121,16 @@ def clustering_views(cfg, real, rng, value_range=(0.0, 1.0), neighbours=None):
     """The clustering term's feed `real_aug`: --views augmented views of each real image, or None without
     the term (--lambda-real 0). With --neighbours, `neighbours` [N, K, C, H, W] holds the K nearest training
     images of each real one, and the last view is of one of them, drawn at random: the term then asks Q to
-    file an image with its neighbours too. With --erase-foot, a share of the views of the image itself lack
-    their lowest rows (erase_feet)."""
+    file an image with its neighbours too."""
     if not cfg.lambda_real:
         return None
-
-    def own_views(count):
-        views = augment(real, rng, count, background=value_range[0])
-        return erase_feet(views, rng, cfg.erase_foot, value_range[0]) if cfg.erase_foot else views
-
     if not cfg.neighbours:
-        return own_views(cfg.views)
+        return augment(real, rng, cfg.views, background=value_range[0])
     if neighbours is None:
         raise ValueError(f"--neighbours {cfg.neighbours}: the views need each real image's nearest training images")
     near = neighbours[np.arange(len(real)), rng.integers(neighbours.shape[1], size=len(real))]
-    own = [own_views(cfg.views - 1)] if cfg.views > 1 else []
+    own = [augment(real, rng, cfg.views - 1, background=value_range[0])] if cfg.views > 1 else []
     return np.concatenate([*own, augment(near, rng, 1, background=value_range[0])])
-
-
-# Where --erase-foot's erased rows start, as shares of the height: rows 19 to 21 of MNIST's 28, below the
-# loop of a 9 and across the foot of a 3 or a curled 9. Erasing from 0.57 of the height down (row 16) also
-# cuts a 2 to a 7's shape, and the crossed 7s then go to the 2s (docs/results.md).
-FOOT_ROWS = (0.68, 0.78)
-
-
-def erase_feet(views, rng, share, background=0.0):
-    """A `share` of [N, C, H, W] `views` drawn at random with their lowest rows set to `background`, from a row
-    drawn from FOOT_ROWS of the height down: --erase-foot. The clustering term then files an image with a
-    copy that lacks its foot, which ties a 9 whose tail curls like a 3's lower half to the 9s by its loop."""
-    height = views.shape[-2]
-    erased = rng.random(len(views)) < share
-    first = rng.integers(round(FOOT_ROWS[0] * height), round(FOOT_ROWS[1] * height), len(views))
-    below = erased[:, None] & (np.arange(height)[None, :] >= first[:, None])  # [N, H]
-    return np.where(below[:, None, :, None], np.float32(background), views).astype(views.dtype)
 
 
 def random_moves(rng, n, max_degrees=25.0, scale=(0.8, 1.2), max_shift=3.0, max_shear=0.3, thicken=0.5):

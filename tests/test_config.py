@@ -85,9 +85,6 @@ def test_presets_sit_between_the_defaults_and_the_flags():
         ({"neighbours": 3, "lambda_real": 0.0}, "--neighbours 3 pairs views in the clustering term, which --lambda"),
         ({"neighbours": 2, "preset": "paper"}, "--neighbours 2 pairs views in the clustering term, which --lambda"),
         ({"neighbours": -1}, "--neighbours must be a whole number from 0 to 100"),
-        ({"erase_foot": 1.5}, "--erase-foot must be a share from 0 to 1, not 1.5"),
-        ({"erase_foot": 0.5, "lambda_real": 0.0}, "--erase-foot changes the clustering term's views, which"),
-        ({"erase_foot": 0.5, "views": 1}, "--erase-foot changes the changed copies of each image itself"),
         ({"li_views": True, "categorical": [], "lambda_real": 0.0}, "--li-views changes what Q reads the categorical"),
         ({"li_views": True, "q_step": "d"}, "--li-views shows the views to Q in the G.Q step, where --q-step d"),
     ],
@@ -109,7 +106,7 @@ def test_config_json_round_trip_and_refusals(tmp_path):
     with pytest.raises(InfoGANError, match=r"lacks the settings \['leak'\]: written by an older version"):
         read_config(str(run))
     # A setting added later reads, where absent, as what the versions before it did.
-    for later, before in (("lambda_real_fade", None), ("neighbours", 0), ("erase_foot", 0.0)):
+    for later, before in (("lambda_real_fade", None), ("neighbours", 0)):
         (run / "config.json").write_text(json.dumps({k: v for k, v in values.items() if k != later}))
         assert read_config(str(run)) == dataclasses.replace(cfg, iterations=3000, **{later: before})
     (run / "config.json").write_text(json.dumps(dict(values, color="red")))

@@ -169,29 +169,3 @@ def test_with_neighbours_the_last_view_is_of_one_of_each_images_neighbours():
     assert alone.shape == real.shape and (alone[centre] < 0.9).all()
     with pytest.raises(ValueError, match="--neighbours 3: the views need each real image's nearest"):
         objective.clustering_views(TrainConfig(), real, np.random.default_rng(0))  # the defaults pair neighbours
-
-
-def test_erase_foot_blanks_the_lowest_rows_of_a_share_of_each_images_own_views(monkeypatch):
-    # Flat images under views that do not move them: each view's inked rows say where its erasure began.
-    real = np.full((400, 1, 28, 28), 0.9, np.float32)
-    near = np.full((400, 2, 1, 28, 28), 0.5, np.float32)
-    moving = objective.augment
-    still = {"max_degrees": 0, "scale": (1, 1), "max_shift": 0, "max_shear": 0, "thicken": 0}
-    monkeypatch.setattr(
-        objective, "augment", lambda images, rng, views, background: moving(images, rng, views, background, **still)
-    )
-    cfg = TrainConfig(erase_foot=0.5, views=3, neighbours=2)
-    views = objective.clustering_views(cfg, real, np.random.default_rng(0), neighbours=near)
-    own, of_neighbours = views[:800, 0], views[800:, 0]
-    np.testing.assert_allclose(of_neighbours, 0.5, atol=1e-6)  # the neighbour's view is never erased
-    inked_rows = (own > 0.5).all(axis=2).sum(axis=1)
-    assert ((own > 0.5) | (own == 0)).all() and set(inked_rows) == {19, 20, 21, 28}  # from row 19, 20 or 21, or not
-    assert 0.4 < (inked_rows < 28).mean() < 0.6  # about half of the own views
-    plain = objective.clustering_views(
-        TrainConfig(views=3, neighbours=2), real, np.random.default_rng(0), neighbours=near
-    )
-    assert (plain[:800] == 0.9).all()
-    alone = objective.clustering_views(TrainConfig(erase_foot=1.0, neighbours=0), real[:5], np.random.default_rng(0))
-    assert ((alone > 0.5).all(axis=(1, 3)).sum(axis=1) < 28).all()  # without neighbours every view is its own
-    dark = objective.erase_feet(np.ones((6, 3, 32, 32), np.float32), np.random.default_rng(1), 1.0, -1.0)
-    assert set((dark == 1).all(axis=(1, 3)).sum(axis=1)) <= {22, 23, 24} and dark.min() == -1.0  # colour, 32 rows
