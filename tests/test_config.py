@@ -55,6 +55,10 @@ def test_presets_sit_between_the_defaults_and_the_flags():
     assert TrainConfig().neighbours == 3
     assert paper.neighbours == svhn.neighbours == TrainConfig.from_flags({"lambda_real": 0.0}).neighbours == 0
     assert TrainConfig.from_flags({"lambda_real": 1.5}).neighbours == 3
+    # The long MNIST preset is the three flags docs/results.md measured, and the defaults otherwise.
+    long = TrainConfig.from_flags({"preset": "mnist-long"})
+    flags = TrainConfig.from_flags({"lr_d": 1e-3, "iterations": 9000, "lr_decay": "cosine"})
+    assert long == dataclasses.replace(flags, preset="mnist-long") and long != TrainConfig()
     by_epochs = TrainConfig.from_flags({"preset": "paper", "epochs": 3})
     assert by_epochs.iterations is None and by_epochs.total_iterations(1280) == 30  # --epochs beats the preset's count
     for name, values in PRESETS.items():
