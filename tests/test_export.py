@@ -1,6 +1,7 @@
 """The trained model anywhere: exported inference models that run with paddle and numpy alone, the Python
 API, and the explorer's server, in a real browser."""
 
+import fnmatch
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ import urllib.request
 import numpy as np
 import paddle
 import pytest
-from conftest import copy_run, one_error_line, script
+from conftest import ROOT, copy_run, one_error_line, script
 
 import infogan
 from infogan import InfoGANError
@@ -175,6 +176,25 @@ def test_the_explorer_answers_bad_requests_with_400_and_serves_tabs_at_once(tiny
         assert [status for status, _ in results] == [200] * 8 and all(body[:4] == b"\x89PNG" for _, body in results)
     finally:
         server.shutdown()
+
+
+def test_a_wheel_ships_every_file_the_package_reads():
+    """`pip install .` (no -e) copies into site-packages only the Python files and what pyproject.toml's
+    package-data names: every other file of the package must match one of its patterns, or the installed
+    explorer has no page and the operators no source."""
+    tomllib = pytest.importorskip("tomllib")
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        patterns = tomllib.load(f)["tool"]["setuptools"]["package-data"]["infogan"]
+    package = os.path.join(ROOT, "infogan")
+    data = [
+        os.path.relpath(os.path.join(folder, name), package)
+        for folder, _, names in os.walk(package)
+        if "__pycache__" not in folder
+        for name in names
+        if not name.endswith(".py")
+    ]
+    assert "explorer.html" in data
+    assert [f for f in data if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []
 
 
 def chromium():
