@@ -130,6 +130,35 @@ def test_a_folder_of_mixed_sizes_grey_and_colour_png_and_jpeg(tmp_path, image_ca
     assert ds.train_images.shape == (2, 3, 16, 16) and ds.val_labels is None and ds.val_images.shape == (1, 3, 16, 16)
 
 
+def test_images_decode_as_they_are_shown(tmp_path):
+    """16-bit grey, a camera's orientation tag, and transparent pixels hiding a colour: each decoded as a
+    viewer shows it, not as Pillow's plain conversion leaves it (clipped white, sideways, the hidden colour)."""
+    ramp = np.repeat(np.linspace(0, 65535, 16)[:, None], 16, axis=1).astype(np.uint16)  # black at the top
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    grey = images.decode(str(tmp_path / "deep.png"), 16, 1, "folder")[0]
+    np.testing.assert_allclose(grey.mean(axis=1), np.linspace(0, 255, 16), atol=2)
+
+    stored = np.zeros((32, 64, 3), np.uint8)
+    stored[:, :32] = 255  # the left half white, as stored; shown turned a quarter clockwise: the top half
+    photo = Image.fromarray(stored)
+    orientation = photo.getexif()
+    orientation[0x0112] = 6
+    photo.save(tmp_path / "photo.jpg", exif=orientation, quality=95)
+    shown = images.decode(str(tmp_path / "photo.jpg"), 8, 1, "folder")[0]
+    assert shown[:3].min() > 200 and shown[5:].max() < 50
+
+    clear = np.zeros((16, 16, 4), np.uint8)
+    clear[..., :3] = 255  # white hidden under alpha 0
+    clear[6:10, 6:10] = [255, 0, 0, 255]
+    clear[0, :] = [255, 255, 255, 128]  # half-transparent white
+    Image.fromarray(clear, "RGBA").save(tmp_path / "sprite.png")
+    Image.fromarray(clear, "RGBA").convert("P").save(tmp_path / "palette.png")
+    for name in ("sprite.png", "palette.png"):
+        rgb = images.decode(str(tmp_path / name), 16, 3, "folder")
+        assert rgb[:, 12, 12].tolist() == [0, 0, 0] and rgb[:, 8, 8].tolist() == [255, 0, 0], name
+    assert abs(int(images.decode(str(tmp_path / "sprite.png"), 16, 1, "folder")[0, 0, 8]) - 128) <= 1
+
+
 def test_decoded_images_come_from_the_cache_until_the_folder_changes(tmp_path, image_cache, monkeypatch):
     folder = tmp_path / "mine"
     folder.mkdir()

@@ -4,9 +4,10 @@
 Each image is cropped to a centred square and resized to --image-size: for CelebA the square is 108/178
 of the image's width, the usual crop of the aligned faces, computed from each image's own size so that
 the official 178x218 images and a half-size copy give the same framing; for a folder, the largest centred
-square. The first run decodes every file (with a progress bar) and caches the array under
-~/.cache/infogan/images/, keyed by the folder, its files' names, sizes and times, and the settings; later
-runs load the cache. Neither has labels: a fixed part is held out for validation (grids, not accuracy).
+square. Each image is read as a viewer shows it (as_eight_bit). The first run decodes every file (with a
+progress bar) and caches the array under ~/.cache/infogan/images/, keyed by the folder, its files' names,
+sizes and times, and the settings; later runs load the cache. Neither has labels: a fixed part is held out
+for validation (grids, not accuracy).
 """
 
 import concurrent.futures
@@ -24,7 +25,7 @@ from infogan.files import cache_dir, load_cache, save_cache
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 CELEBA_CROP = 108 / 178  # of the width: the face, as the DCGAN and InfoGAN reproductions crop the aligned set
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # raised whenever decoding changes what an image becomes
 VAL_SIZE = 1000  # images held out for validation unless --val-size
 
 
@@ -44,13 +45,28 @@ def crop_box(width, height, kind):
     return (left, top, left + side, top + side)
 
 
+def as_eight_bit(image, channels):
+    """A Pillow image as 8-bit grey (channels 1) or RGB, as it is shown: turned by a camera's orientation tag,
+    16-bit grey scaled to 8 bits (Pillow's own conversion clips it, drawing nearly all of it white), and
+    transparent pixels laid over black (dropping the alpha channel shows whatever colour they hide)."""
+    from PIL import Image, ImageOps
+
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L"):  # a 16-bit grey PNG: "I" in older Pillows
+        grey = np.asarray(image, dtype=np.float64) / 257
+        image = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "black"), image.convert("RGBA"))
+    return image.convert("L" if channels == 1 else "RGB")
+
+
 def decode(path, size, channels, kind):
     """One image as uint8 [channels, size, size]."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
+            image = as_eight_bit(image, channels)
             box = crop_box(image.width, image.height, kind)
             image = image.resize((size, size), Image.Resampling.LANCZOS, box=box)
             array = np.asarray(image, dtype=np.uint8)
