@@ -22,6 +22,10 @@ namespace {
 
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 
+// a / b rounded down, and up, for b > 0: C++'s own division rounds towards 0, up for a negative a.
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((b - 1 - a) / b); }
+int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
 // The side of a convolution's output, and of a transposed convolution's, for an input of side `in`.
 int64_t conv_side(int64_t in, int64_t kernel, int64_t stride, int64_t padding) {
   return (in + 2 * padding - kernel) / stride + 1;
@@ -49,8 +53,9 @@ struct Geometry {
   int64_t rows() const { return channels * kernel * kernel; }
   int64_t cols() const { return batch * positions(); }
   // The output positions o whose input position o * stride - padding + tap lies inside the image.
-  int64_t first(int64_t tap) const { return std::max<int64_t>(0, (padding - tap + stride - 1) / stride); }
-  int64_t last(int64_t tap) const { return std::min<int64_t>(out, (in - 1 + padding - tap) / stride + 1); }
+  // Past the edge at every position, as tap 3 of a 4x4 kernel on a side of 2, the range is empty.
+  int64_t first(int64_t tap) const { return std::max<int64_t>(0, ceil_div(padding - tap, stride)); }
+  int64_t last(int64_t tap) const { return std::min<int64_t>(out, floor_div(in - 1 + padding - tap, stride) + 1); }
 };
 
 // cols[(c, ki, kj)][(n, oh, ow)] = image[n, c, oh * stride - padding + ki, ow * stride - padding + kj], or 0.
