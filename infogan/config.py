@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from infogan import InfoGANError
 
 DATASETS = ("mnist", "fashion-mnist", "svhn", "celeba", "folder")
-ARCHS = ("mnist", "svhn", "chairs", "mlp")
+# Each network's image side must be a multiple of this: its stride-2 layers halve the side that many times
+# (2, 4, 3; the MLP has none).
+ARCH_SIDE_MULTIPLE = {"mnist": 4, "svhn": 16, "chairs": 8, "mlp": 1}
+ARCHS = tuple(ARCH_SIDE_MULTIPLE)
 DEVICES = ("auto", "cpu", "gpu")
 CONT_STD = ("fixed", "learned")
 Q_STEPS = ("g", "d", "both")
@@ -23,6 +26,7 @@ INITS = ("paddle", "normal")
 BIAS_INITS = ("zero", "uniform")
 LR_DECAYS = ("none", "cosine")
 DEFAULT_ITERATIONS = 3000
+FIXED_SHAPES = {"mnist": (1, 28), "fashion-mnist": (1, 28), "svhn": (3, 32)}  # (channels, side) of their images
 
 # The recipe the SVHN and CelebA experiments share: the paper's 32x32 colour networks (tables 2-3),
 # trained as measured in docs/results.md.
@@ -278,8 +282,8 @@ class TrainConfig:
         return self
 
     def _validate_image_shape(self):
-        if self.dataset in ("mnist", "fashion-mnist", "svhn"):
-            fixed = {"mnist": (1, 28), "fashion-mnist": (1, 28), "svhn": (3, 32)}[self.dataset]
+        if self.dataset in FIXED_SHAPES:
+            fixed = FIXED_SHAPES[self.dataset]
             for name, value, own in (("channels", self.channels, fixed[0]), ("image_size", self.image_size, fixed[1])):
                 if value is not None and value != own:
                     raise InfoGANError(
@@ -291,14 +295,20 @@ class TrainConfig:
             raise InfoGANError(f"--channels must be 1 (grey) or 3 (colour), not {self.channels!r}")
         if self.dataset == "celeba" and self.channels not in (None, 3):
             raise InfoGANError("--channels: celeba images are colour (3)")
+        side, multiple = self.image_shape[1], ARCH_SIDE_MULTIPLE[self.arch]
+        if side % multiple:
+            fix = "another --arch" if self.dataset in FIXED_SHAPES else "--image-size or another --arch"
+            raise InfoGANError(
+                f"--arch {self.arch} needs images whose side is a multiple of {multiple}, "
+                f"not {side}x{side} ({self.dataset}'s): choose {fix}"
+            )
 
     @property
     def image_shape(self):
         """(channels, height, width) of the training images."""
-        if self.dataset in ("mnist", "fashion-mnist"):
-            return (1, 28, 28)
-        if self.dataset == "svhn":
-            return (3, 32, 32)
+        if self.dataset in FIXED_SHAPES:
+            channels, side = FIXED_SHAPES[self.dataset]
+            return (channels, side, side)
         side = self.image_size or 32
         return (self.channels or 3, side, side)
 
@@ -339,7 +349,17 @@ class TrainConfig:
             values["iterations"] = None  # --epochs given: a preset's iteration count must not override it
         if not values.get("lambda_real", cls.lambda_real) and "neighbours" not in flags:
             values["neighbours"] = 0  # the neighbour views are the clustering term's: without it, none
-        return cls(**values).validate()
+        try:
+            return cls(**values).validate()
+        except InfoGANError as e:
+            own = PRESET_OF_DATASET[dataset]
+            if preset in (None, own) or not _fits(cls, flags | {"preset": own}):
+                raise
+            # The preset's networks or image shape, not the flags the user typed, do not fit this data.
+            raise InfoGANError(
+                f"{e} (as --preset {preset} sets it, for other images than {dataset}'s: "
+                "give their --dataset and --data-dir)"
+            ) from None
 
     @classmethod
     def from_dict(cls, values, source):
@@ -360,6 +380,14 @@ class TrainConfig:
             return cls(**values).validate()
         except InfoGANError as e:
             raise InfoGANError(f"{source}: {e}") from None
+
+
+def _fits(cls, flags):
+    try:
+        cls.from_flags(flags)
+    except InfoGANError:
+        return False
+    return True
 
 
 def resumable(name):

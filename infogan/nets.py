@@ -21,7 +21,6 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from infogan import InfoGANError
 from infogan.ops import batched_conv
 
 AVERAGE = "E"  # the prefix of a parameter's moving average
@@ -82,16 +81,6 @@ class NetSpec:
     def value_range(self):
         """The range of G's pixels, which real images are scaled to: its output's squashing function's."""
         return ARCHITECTURES[self.arch].value_range
-
-    def check(self):
-        channels, height, width = self.image_shape
-        multiple = ARCHITECTURES[self.arch].side_multiple
-        if height != width or height % multiple:
-            raise InfoGANError(
-                f"--arch {self.arch} needs square images whose side is a multiple of {multiple}, not {height}x{width}: "
-                "choose --image-size or another --arch"
-            )
-        return self
 
     # Layers, named and initialised as the run asks.
 
@@ -519,13 +508,12 @@ class QHead(nn.Layer):
 class Architecture:
     generator: type
     discriminator: type
-    value_range: tuple  # of G's pixels
-    side_multiple: int  # the image side must be a multiple of this
+    value_range: tuple  # of G's pixels (the side its images need: config.ARCH_SIDE_MULTIPLE)
 
 
 ARCHITECTURES = {
-    "mnist": Architecture(MnistGenerator, MnistDiscriminator, (0.0, 1.0), 4),
-    "svhn": Architecture(SvhnGenerator, SvhnDiscriminator, (-1.0, 1.0), 16),
-    "chairs": Architecture(ChairsGenerator, ChairsDiscriminator, (0.0, 1.0), 8),
-    "mlp": Architecture(MLPGenerator, MLPDiscriminator, (0.0, 1.0), 1),
+    "mnist": Architecture(MnistGenerator, MnistDiscriminator, (0.0, 1.0)),
+    "svhn": Architecture(SvhnGenerator, SvhnDiscriminator, (-1.0, 1.0)),
+    "chairs": Architecture(ChairsGenerator, ChairsDiscriminator, (0.0, 1.0)),
+    "mlp": Architecture(MLPGenerator, MLPDiscriminator, (0.0, 1.0)),
 }

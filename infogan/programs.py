@@ -240,7 +240,7 @@ def learning_rates(program):
 def build_train_programs(cfg, spec, compute=None, world=ALONE):
     """The run's Programs; with several ranks (infogan.distributed), both training steps average their
     gradients across them; with --ema, the inference programs read the weights' moving averages."""
-    net = NetSpec.from_config(cfg, spec, compute).check()
+    net = NetSpec.from_config(cfg, spec, compute)
     startup = Program()
     d_step = build_d_step(cfg, spec, NetSpec.from_config(cfg, spec, compute, spectral_norm="update"), startup, world)
     gq_step = build_gq_step(cfg, spec, net, startup, world)
@@ -253,6 +253,6 @@ def build_train_programs(cfg, spec, compute=None, world=ALONE):
 def build_inference(cfg, spec, compute=None):
     """The inference programs alone, with their startup: (startup, generate, encode); with --ema they read
     the moving averages of the weights."""
-    net = NetSpec.from_config(cfg, spec, compute, averaged=cfg.ema > 0).check()
+    net = NetSpec.from_config(cfg, spec, compute, averaged=cfg.ema > 0)
     startup = Program()
     return startup, build_generate(spec, net, startup), build_encode(spec, net, startup)

@@ -233,7 +233,7 @@ class Trainer:
         self.world = world()
         check_batch(self.world, cfg.batch_size)
         self.spec = LatentSpec.from_config(cfg)
-        self.value_range = NetSpec.from_config(cfg, self.spec).check().value_range
+        self.value_range = NetSpec.from_config(cfg, self.spec).value_range
         self.exe = executor(cfg.device)
         connect(self.world, gpu=not isinstance(self.exe.place, paddle.CPUPlace))
         self.data = load_dataset(cfg)

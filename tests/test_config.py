@@ -91,6 +91,22 @@ def test_presets_sit_between_the_defaults_and_the_flags():
         ({"neighbours": -1}, "--neighbours must be a whole number from 0 to 100"),
         ({"li_views": True, "categorical": [], "lambda_real": 0.0}, "--li-views changes what Q reads the categorical"),
         ({"li_views": True, "q_step": "d"}, "--li-views shows the views to Q in the G.Q step, where --q-step d"),
+        (
+            {"arch": "svhn"},
+            "--arch svhn needs images whose side is a multiple of 16, not 28x28 (mnist's): choose another",
+        ),
+        ({"dataset": "folder", "image_size": 40}, "not 40x40 (folder's): choose --image-size or another --arch"),
+        (
+            {"dataset": "folder", "image_size": 42, "arch": "mnist"},
+            "--arch mnist needs images whose side is a multiple of 4",
+        ),
+        # A preset made for other images: the message says where the setting came from.
+        ({"preset": "faces3d"}, "--image-size 32: mnist images have .* (as --preset faces3d sets it, for other images"),
+        (
+            {"preset": "svhn"},
+            "--arch svhn needs .* (as --preset svhn sets it, for other images than mnist's: give their",
+        ),
+        ({"preset": "svhn", "dataset": "svhn", "image_size": 20}, "--image-size 20: svhn images have image size 32$"),
     ],
 )
 def test_bad_settings(flags, message):

@@ -125,7 +125,7 @@ def test_resume_by_epochs_trains_to_them(tiny_run, tmp_path):
         (["--lambda-cont", "nan"], "--lambda-cont must be a weight >= 0"),
         (["--li-warmup", "-1"], "--li-warmup must be a whole number from 0"),
         (["--arch", "resnet"], "--arch 'resnet' is not known"),
-        (["--arch", "svhn"], "--arch svhn needs square images whose side is a multiple of 16"),
+        (["--arch", "svhn"], "--arch svhn needs images whose side is a multiple of 16"),
         (["--batch-size", "x"], "argument --batch-size: invalid int value: 'x'"),
         (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     ],
