@@ -135,9 +135,7 @@ def training_summary(run_dir, target=0.95, last=200):
         f"first_step_at_{target:g}": reached["step"] if reached else None,
         f"minutes_to_{target:g}": round(reached["elapsed_s"] / 60, 2) if reached and "elapsed_s" in reached else None,
         "minutes": round(records[-1]["elapsed_s"] / 60, 2) if "elapsed_s" in records[-1] else None,
-        "L_I_cat_last": float(np.mean([r["L_I_cat"] for r in tail])),
-        "L_I_cont_last": float(np.mean([r["L_I_cont"] for r in tail])),
-    }
+    } | {f"{key}_last": float(np.mean([r[key] for r in tail])) for key in ("L_I_cat", "L_I_cont") if key in tail[-1]}
 
 
 def table(metrics):
@@ -202,7 +200,13 @@ def compare_runs(run_dirs, labels, out):
     labels = labels or [os.path.basename(os.path.normpath(d)) for d in run_dirs]
     if len(labels) != len(run_dirs):
         raise InfoGANError(f"--labels gives {len(labels)} labels for {len(run_dirs)} runs: give one per run")
-    entropies = {LatentSpec.from_config(read_config(d)).entropies()[0] for d in run_dirs}
+    specs = [LatentSpec.from_config(read_config(d)) for d in run_dirs]
+    if not all(spec.cat for spec in specs):
+        raise InfoGANError(
+            "plot_runs compares the categorical codes' L_I and accuracy: some runs have no categorical code "
+            "(each run's own curves.png draws its continuous L_I)"
+        )
+    entropies = {spec.entropies()[0] for spec in specs}
     if len(entropies) != 1:
         raise InfoGANError("the runs have different categorical codes: compare like with like")
     plot_runs([(label, read_log(d)) for label, d in zip(labels, run_dirs, strict=True)], out, entropies.pop())

@@ -68,8 +68,9 @@ def plot_curves(records, path, cat_entropy):
         axes[1].plot(steps, [r[key] for r in records], label=key)
     axes[1].set_title("D(x) on real and fake batches")
     axes[1].set_ylim(0, 1)
-    axes[2].plot(steps, [r["L_I_cat"] for r in records], label="L_I categorical")
-    axes[2].plot(steps, [r["L_I_cont"] for r in records], label="L_I continuous")
+    for key, label in (("L_I_cat", "L_I categorical"), ("L_I_cont", "L_I continuous")):
+        if key in records[-1]:
+            axes[2].plot(steps, [r[key] for r in records], label=label)
     if "I_real" in records[-1]:
         axes[2].plot(steps, [r["I_real"] for r in records], label="I(c; c') on real images (clustering term)")
     if cat_entropy:

@@ -300,7 +300,8 @@ class Trainer:
                         stats.update(self.validation_accuracy())
                     if "accuracy" in stats or self._due(step, cfg.log_every, total):
                         records.append(self._record(step + 1, stats, meter.images_per_s(step + 1)))
-                        progress.set_postfix(L_I_cat=f"{records[-1]['L_I_cat']:.3f}", refresh=False)
+                        li = "L_I_cat" if "L_I_cat" in records[-1] else "L_I_cont"
+                        progress.set_postfix({li: f"{records[-1][li]:.3f}"}, refresh=False)
                     if self._due(step, cfg.grid_every, total):
                         self.write_grids(step + 1, records)
                     if self._due(step, cfg.checkpoint_every, total) or stopping:
@@ -386,8 +387,8 @@ class Trainer:
             "step": step,
             "d_loss": stats["d_loss"],
             "g_loss": stats["g_loss"],
-            "L_I_cat": stats["li_cat"] + h_cat,
-            "L_I_cont": stats["li_cont"] + h_cont,
+            **({"L_I_cat": stats["li_cat"] + h_cat} if self.spec.cat else {}),  # the L_I terms of the run's codes
+            **({"L_I_cont": stats["li_cont"] + h_cont} if self.spec.cont_dim else {}),
             "d_real": stats["d_real"],
             "d_fake": stats["d_fake"],
             "images_per_s": images_per_s,

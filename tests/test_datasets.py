@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 import scipy.io
-from conftest import script
+from conftest import one_error_line, script
 from PIL import Image
 
 from infogan import InfoGANError
@@ -225,6 +225,12 @@ def test_each_papers_architecture_trains_and_draws_end_to_end(tmp_path, preset, 
     args = [*dataset, "--data-dir", str(data), "--run-dir", run, "--iterations", "2", "--batch-size", "4"]
     trained = script("train.py", *args, "--val-size", "4", "--grid-every", "2", "--eval-every", "1")
     assert trained.returncode == 0, trained.stderr
+    with open(os.path.join(run, "log.jsonl")) as f:
+        logged = set(json.loads(f.readline()))
+    assert ("L_I_cat" in logged, "L_I_cont" in logged) == (preset != "faces3d", preset != "celeba")  # its codes'
+    if preset == "faces3d":  # continuous codes alone: their L_I shown while training; no categorical curves
+        assert "L_I_cont=" in trained.stderr and "L_I_cat" not in trained.stderr
+        one_error_line(script("plot_runs.py", run), "plot_runs compares the categorical codes' L_I and accuracy")
     sampled = script("sample.py", run, "--out", str(tmp_path / "samples"), "--steps", "3")
     assert sampled.returncode == 0, sampled.stderr
     drawn = sorted(n[:-4] for n in os.listdir(tmp_path / "samples"))
