@@ -226,6 +226,9 @@ def test_the_explorer_in_a_real_browser_shows_what_the_model_generates(tiny_run,
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium(), args=flags)
             page = browser.new_page()
+            errors = []  # the page's own, and any request it makes that fails (as a missing favicon)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.goto(url)
             page.wait_for_function("document.getElementById('image').dataset.query !== undefined")
             first = shown(page)
@@ -242,6 +245,7 @@ def test_the_explorer_in_a_real_browser_shows_what_the_model_generates(tiny_run,
     expected = np.rint(model.generate(categorical=[3], continuous=[1.5, 0.0], seed=0)[0, 0] * 255).astype(int)
     np.testing.assert_array_equal(after, expected)
     assert not np.array_equal(first, after)
+    assert errors == []
     assert os.path.getsize(tmp_path / "explorer.png") > 5_000
 
 
