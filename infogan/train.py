@@ -443,10 +443,9 @@ def _identity(folder):
 
 
 def _progress(start, total, disable=False):
-    from tqdm import tqdm
+    from infogan.progress import progress
 
-    steps = range(start, total)
-    return tqdm(steps, initial=start, total=total, desc="training", unit="it", file=sys.stderr, disable=disable)
+    return progress(range(start, total), initial=start, total=total, desc="training", unit="it", disable=disable)
 
 
 def _warn(message):

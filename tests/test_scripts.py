@@ -3,6 +3,7 @@ answers to bad input."""
 
 import json
 import os
+import sys
 
 import numpy as np
 import paddle
@@ -213,3 +214,20 @@ def test_evaluate_and_plot_runs(tiny_mnist, tmp_path):
     assert result.returncode == 0, result.stderr
     assert os.path.getsize(out) > 10_000
     one_error_line(script("plot_runs.py", *runs, "--labels", "one"), "--labels gives 1 labels for 2 runs")
+
+
+def test_progress_written_to_a_file_is_whole_lines(monkeypatch):
+    """A log file (nohup, a batch job) gets the bar as lines, the first and then one a minute, where a terminal
+    gets tqdm's carriage-returned bar redrawn in place."""
+    import io
+
+    from infogan.progress import progress
+
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    for _ in progress(range(500), desc="training"):
+        pass
+    lines = log.getvalue().split("\n")
+    assert "\r" not in log.getvalue() and lines[-1] == ""
+    assert lines[0].startswith("training:   0%") and all(line.startswith("training: 100%") for line in lines[1:-1])
+    assert 2 <= len(lines) - 1 <= 3  # the start, the end (and the end again as the bar closes)

@@ -15,7 +15,6 @@ import functools
 import hashlib
 import json
 import os
-import sys
 
 import numpy as np
 
@@ -81,12 +80,12 @@ def _decode_chunk(paths, size, channels, kind):
 
 def decode_all(paths, size, channels, kind, what):
     """Every image, decoded on every core, with a progress bar."""
-    from tqdm import tqdm
+    from infogan.progress import progress
 
     chunks = [paths[i : i + 256] for i in range(0, len(paths), 256)]
     work = functools.partial(_decode_chunk, size=size, channels=channels, kind=kind)
     out = []
-    with tqdm(total=len(paths), desc=f"decoding {what}", unit="image", file=sys.stderr) as progress:
+    with progress(total=len(paths), desc=f"decoding {what}", unit="image") as bar:
         if len(chunks) == 1:
             out.append(work(paths))
         else:
@@ -95,8 +94,8 @@ def decode_all(paths, size, channels, kind, what):
             with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
                 for images in pool.map(work, chunks):
                     out.append(images)
-                    progress.update(len(images))
-        progress.n = len(paths)
+                    bar.update(len(images))
+        bar.n = len(paths)
     return np.concatenate(out)
 
 
