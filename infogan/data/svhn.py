@@ -15,6 +15,7 @@ import scipy.io
 
 from infogan import InfoGANError
 from infogan.data.dataset import Dataset, holding_out
+from infogan.files import download
 
 URL = "http://ufldl.stanford.edu/housenumbers/"
 MD5 = {
@@ -56,14 +57,11 @@ def read_mat(path):
 
 def _download(folder, names):
     """The official files into the cache, checked by MD5; returns the reason it failed, or None."""
-    from paddle.dataset.common import download
-
-    try:
-        for name in names:
-            if not os.path.isfile(os.path.join(folder, name)):
-                download(URL + name, "svhn", MD5[name])
-    except Exception as e:  # Paddle raises RuntimeError after its retries; anything else is no better
-        return str(e)
+    for name in names:
+        path = os.path.join(folder, name)
+        failure = None if os.path.isfile(path) else download(URL + name, path, MD5[name])
+        if failure:
+            return failure
     return None
 
 
