@@ -154,9 +154,9 @@ def staged_dir(final, durable=False):
 
 def download(url, path, md5, timeout=60):
     """`url` into `path`, whole and matching `md5` or not at all: the bytes go to PATH.part, which is renamed
-    once complete and checked and removed otherwise (Paddle's own download left a broken file at `path`, which
-    later runs took for the data), and a server that does not answer fails after `timeout` seconds (Paddle's
-    waits forever). httpx, as Paddle's: its certificates, not the system's. Returns why it failed, or None."""
+    once complete and checked and removed otherwise, since a broken file at `path` would pass for the data;
+    a server that does not answer fails after `timeout` seconds. httpx (Paddle's own dependency) brings its
+    certificates rather than relying on the system's. Returns why it failed, or None."""
     import hashlib
 
     import httpx

@@ -1,6 +1,6 @@
 """Progress bars on stderr: tqdm's bar on a terminal; written to a file (nohup, a batch job's log), a line a
-minute, each a line of its own, instead of a carriage-returned bar at every update (9,000 training steps made
-one line of 800 kB)."""
+minute, each a line of its own, where a carriage-returned bar at every update would make 9,000 training steps
+one line of 800 kB."""
 
 import sys
 
