@@ -213,7 +213,7 @@ def test_mnist_downloads_into_its_cache(server, monkeypatch, tmp_path):
     source = write_idx_dir(str(tmp_path / "official"), n_train=20, n_test=10, gz=True)
     md5s = {}
     for name in os.listdir(source):
-        files[name] = open(os.path.join(source, name), "rb").read()
+        files[name] = (tmp_path / "official" / name).read_bytes()
         md5s[name.removesuffix(".gz")] = hashlib.md5(files[name]).hexdigest()
     monkeypatch.setattr(mnist, "DOWNLOADS", {"mnist": (url, md5s)})
     monkeypatch.setattr(mnist, "default_data_dir", lambda name: str(tmp_path / "cache" / name))
@@ -222,7 +222,7 @@ def test_mnist_downloads_into_its_cache(server, monkeypatch, tmp_path):
     with pytest.raises(InfoGANError, match="download failed .*t10k-labels.* arrived with MD5"):
         mnist.load("mnist", fallback=False)
     assert len(os.listdir(tmp_path / "cache" / "mnist")) == 3
-    files["t10k-labels-idx1-ubyte.gz"] = open(os.path.join(source, "t10k-labels-idx1-ubyte.gz"), "rb").read()
+    files["t10k-labels-idx1-ubyte.gz"] = (tmp_path / "official" / "t10k-labels-idx1-ubyte.gz").read_bytes()
     ds = mnist.load("mnist", fallback=False)
     assert ds.train_images.shape == (20, 1, 28, 28) and ds.validation == "the test split"
 
