@@ -159,6 +159,20 @@ def test_images_decode_as_they_are_shown(tmp_path):
     assert abs(int(images.decode(str(tmp_path / "sprite.png"), 16, 1, "folder")[0, 0, 8]) - 128) <= 1
 
 
+def test_a_large_jpeg_decodes_at_a_reduced_scale_and_looks_the_same(tmp_path, monkeypatch):
+    from PIL import JpegImagePlugin
+
+    rng = np.random.default_rng(0)
+    smooth = np.linspace(0, 200, 1024)[None, :, None] + np.linspace(0, 50, 768)[:, None, None]
+    Image.fromarray((smooth + rng.normal(0, 8, (768, 1024, 3))).clip(0, 255).astype(np.uint8)).save(tmp_path / "p.jpg")
+    drafted, draft = [], JpegImagePlugin.JpegImageFile.draft
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", lambda im, *a: drafted.append(draft(im, *a)))
+    reduced = images.decode(str(tmp_path / "p.jpg"), 16, 3, "folder").astype(int)
+    assert drafted[0][1][2] == 1024 // 8  # 768 across the crop for 16: decoded at 1/8 scale
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", lambda *a: None)  # at full scale
+    assert np.abs(images.decode(str(tmp_path / "p.jpg"), 16, 3, "folder").astype(int) - reduced).max() <= 2
+
+
 def test_decoded_images_come_from_the_cache_until_the_folder_changes(tmp_path, image_cache, monkeypatch):
     folder = tmp_path / "mine"
     folder.mkdir()
