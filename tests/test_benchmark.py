@@ -1,5 +1,5 @@
-"""The benchmark: FLOPs read off the networks against their closed forms, its alternatives built from explicit
-options, its round-robin order, and the script end to end."""
+"""The benchmarks: the training step's FLOPs read off the networks against their closed forms, its alternatives
+built from explicit options, its round-robin order, and the script end to end; the decoding benchmark."""
 
 import json
 
@@ -126,3 +126,12 @@ def test_benchmark_script_prints_and_writes_json(tmp_path):
 )
 def test_benchmark_bad_input(args, message):
     one_error_line(script("benchmarks.train_step", *args), message)
+
+
+def test_decode_benchmark_prints_both_ways_side_by_side():
+    result = script("benchmarks.decode", "--width", "640", "--height", "480", "--repeats", "1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["640x480 to 32x32", "640x480 to 64x64"]
+    assert all("reduced" in line and "full" in line and "largest pixel difference" in line for line in lines)
+    one_error_line(script("benchmarks.decode", "--width", "10"), "--width and --height must be at least 64")
