@@ -14,7 +14,8 @@ import pytest
 from conftest import ROOT
 
 from infogan import nets
-from infogan.nets import Compute, NetSpec
+from infogan.config import ARCH_SIDE_MULTIPLE
+from infogan.nets import ARCHITECTURES, Compute, NetSpec
 from infogan.ops import batched_conv
 
 paddle.enable_static()
@@ -42,6 +43,27 @@ def run(build, feed, ops_seen=None):
         paddle.seed(0)
         exe.run(startup)
         return exe.run(program, feed=feed, fetch_list=fetches)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCH_SIDE_MULTIPLE))
+def test_each_network_draws_and_reads_images_at_the_smallest_side_its_rule_allows(arch):
+    """config's side rule and nets' networks name the same architectures, and at the smallest allowed side
+    (SVHN's G then starts at 1x1) G draws images of that side and D's gradient reaches them, batched kernels
+    and all."""
+    assert set(ARCHITECTURES) == set(ARCH_SIDE_MULTIPLE)
+    side = max(8, ARCH_SIDE_MULTIPLE[arch])
+    net = NetSpec(arch, (3, side, side), latent_dim=10, q_dim=4)
+
+    def build():
+        latent = paddle.static.data("latent", [4, 10], "float32")
+        latent.stop_gradient = False
+        images = net.generator()(latent)
+        logit, _ = net.discriminator()(images)
+        return [images, *paddle.static.gradients([paddle.sum(logit)], [latent])]
+
+    images, grad = run(build, {"latent": np.random.default_rng(0).standard_normal((4, 10)).astype(np.float32)})
+    assert images.shape == (4, 3, side, side) and np.isfinite(images).all()
+    assert np.isfinite(grad).all() and np.abs(grad).max() > 0
 
 
 def test_channel_bias_matches_paddles_own_biased_convolutions():
