@@ -210,6 +210,9 @@ class _ExportedBackend:
 def _predictor(folder, model):
     import paddle.inference as inference
 
+    from infogan.device import python_sigterm_again
+
+    python_sigterm_again()
     config = inference.Config(os.path.join(folder, model["model"]), os.path.join(folder, model["params"]))
     config.disable_glog_info()
     config.disable_gpu()

@@ -1,9 +1,10 @@
 """What the scripts share: argument parsers whose mistakes are one line, the training flags built from
 TrainConfig's fields, and `run`, which applies the thread settings before Paddle is imported and turns a
-user's mistake (InfoGANError) into one `error:` line and an exit status."""
+user's mistake (InfoGANError) or a stop (Ctrl-C, SIGTERM) into one `error:` line and an exit status."""
 
 import argparse
 import dataclasses
+import signal
 import sys
 import types
 import typing
@@ -55,10 +56,24 @@ def _base_type(annotation):
     return typing.get_origin(annotation) or annotation
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch system's time limit, `kill`), raised as Ctrl-C raises KeyboardInterrupt, so that
+    both leave the same way: through the clean-up on the way out (a new run's staging folder removed)."""
+
+    signum = signal.SIGTERM
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def run(main, args):
     """Calls main(args) with the thread settings applied and Paddle's import noise silenced; an
-    InfoGANError becomes `error: ...` on stderr and its exit status (--debug: the traceback)."""
+    InfoGANError becomes `error: ...` on stderr and its exit status, and a stop by Ctrl-C or SIGTERM
+    (outside training's loop, which saves first) `error: stopped by SIGINT` and 128 + the signal's number
+    (--debug: the traceback)."""
     apply_thread_settings()
+    signal.signal(signal.SIGTERM, _terminate)  # set again after Paddle's import: infogan.device
     for message in ("No ccache found", "Tensor do not have 'place' interface"):
         warnings.filterwarnings("ignore", message=message)
     debug = vars(args).pop("debug", False)
@@ -69,3 +84,9 @@ def run(main, args):
             raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
+    except KeyboardInterrupt as e:
+        if debug:
+            raise
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(f"error: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        sys.exit(128 + signum)

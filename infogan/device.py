@@ -7,6 +7,8 @@ docs/performance.md measures each choice.
 """
 
 import os
+import signal
+import threading
 from contextlib import contextmanager
 
 from infogan import InfoGANError
@@ -73,6 +75,7 @@ def executor(device):
 def place(device):
     import paddle
 
+    python_sigterm_again()
     if device == "gpu" and not paddle.is_compiled_with_cuda():
         raise InfoGANError(
             "--device gpu: this PaddlePaddle build has no CUDA support; install paddlepaddle-gpu or use --device cpu"
@@ -85,3 +88,11 @@ def place(device):
     if device == "gpu" or (device == "auto" and has_gpu):
         return paddle.CUDAPlace(int(os.environ.get("FLAGS_selected_gpus", "0").split(",")[0]))
     return paddle.CPUPlace()
+
+
+def python_sigterm_again():
+    """Paddle's import puts a C++ SIGTERM handler (a "FatalError" report, then the process ends with no
+    clean-up) in place of the one Python had set: where a script had set its own (infogan.cli), set it again."""
+    handler = signal.getsignal(signal.SIGTERM)
+    if callable(handler) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)

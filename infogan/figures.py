@@ -12,7 +12,13 @@ CELL_INCHES = 0.55
 
 
 def _pyplot():
+    import logging
+
     import matplotlib
+
+    # Paddle's import sets the root logger to INFO with a handler of its own: matplotlib's INFO line on a
+    # machine's first figure ("generated new fontManager") would land in the middle of the progress bar.
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

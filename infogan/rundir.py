@@ -10,8 +10,9 @@
 
 Only a trainer writes a run, and only one at a time: it holds the lock, and a second trainer, resume or
 overwrite is refused with the holder's process id. A new run is written into a staging folder beside its
-final place and moved there only once it has passed every start-up check, so a mistake at start-up
-leaves nothing behind, and --overwrite removes the old run only after the new one is in place.
+final place and moved there only once it has passed every start-up check and done its start-up work (the
+neighbour table), so a mistake or a stop at start-up leaves nothing behind, and --overwrite removes the
+old run only after the new one is in place.
 """
 
 import fcntl

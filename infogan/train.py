@@ -17,6 +17,7 @@ from datetime import datetime
 import numpy as np
 
 from infogan import InfoGANError, checkpoints
+from infogan.data.neighbours import run_table
 from infogan.distributed import ALONE, broadcast_parameters, check_batch, connect, world
 from infogan.files import write_text
 from infogan.latent import LatentSpec
@@ -38,13 +39,19 @@ def new_run(cfg, run_dir=None, overwrite=False):
         Trainer(cfg, new=True).run(run_dir, start_from=None)
         return run_dir
     check_new_run_dir(run_dir, overwrite, cfg.data_dir)
-    trainer = Trainer(cfg, new=True)
-    staged = NewRun(run_dir)
+    staged = None
     try:
+        trainer = Trainer(cfg, new=True)
+        staged = NewRun(run_dir)
         write_text(os.path.join(staged.staging, "config.json"), cfg.to_json() + "\n", durable=True)
         write_text(os.path.join(staged.staging, "data.json"), json.dumps(trainer.data.record(), indent=2) + "\n")
-    except InfoGANError:
-        staged.discard()
+        if cfg.neighbours:  # the longest start-up work (full MNIST: 44 s), done before the run is in place
+            run_table(staged.staging, trainer.data.train_images, cfg.neighbours)
+    except BaseException as e:
+        if staged:
+            staged.discard()
+        if isinstance(e, KeyboardInterrupt):
+            raise Interrupted(_signum(e), "before training began: no run directory was written") from None
         raise
     try:
         trainer.run(staged.publish(), start_from=None)
@@ -65,6 +72,14 @@ def resume_run(run_dir, cfg):
 
 
 def _resume(run_dir, cfg):
+    try:
+        trainer, step = _resumed_trainer(run_dir, cfg)
+    except KeyboardInterrupt as e:
+        raise Interrupted(_signum(e), f"before training resumed: {run_dir} keeps its checkpoints") from None
+    trainer.run(run_dir, start_from=step)
+
+
+def _resumed_trainer(run_dir, cfg):
     found = checkpoints.checkpoint_dirs(run_dir)
     trainer = Trainer(cfg)
     step = checkpoints.step_of(found[-1]) if found else 0
@@ -80,7 +95,7 @@ def _resume(run_dir, cfg):
         _warn(f"{run_dir} has no checkpoint yet: training starts again from step 0")
     if trainer.world.main:
         write_text(os.path.join(run_dir, "config.json"), cfg.to_json() + "\n", durable=True)
-    trainer.run(run_dir, start_from=step)
+    return trainer, step
 
 
 class TrainingStep:
@@ -188,12 +203,16 @@ class StopSignals:
 
 
 class Interrupted(InfoGANError):
-    def __init__(self, signum, step, run_dir):
+    """A stop by SIGINT or SIGTERM, told with what it left behind."""
+
+    def __init__(self, signum, what):
         self.exit_code = 128 + signum
-        name = signal.Signals(signum).name
-        super().__init__(
-            f"{name} at step {step}: checkpoint and logs saved; resume with: python scripts/train.py --resume {run_dir}"
-        )
+        super().__init__(f"{signal.Signals(signum).name} {what}")
+
+
+def _signum(stop):
+    """The signal behind a KeyboardInterrupt: SIGTERM where infogan.cli raised it, else SIGINT."""
+    return getattr(stop, "signum", signal.SIGINT)
 
 
 class Meter:
@@ -237,6 +256,8 @@ class Trainer:
         self.exe = executor(cfg.device)
         connect(self.world, gpu=not isinstance(self.exe.place, paddle.CPUPlace))
         self.data = load_dataset(cfg)
+        if self.world.main:
+            print(f"data: {self.data.source}; validation: {self.data.validation}", file=sys.stderr)
         if new and cfg.val_size is not None and not self.data.val_size_used:
             raise InfoGANError(
                 f"--val-size {cfg.val_size} does not apply to {self.data.source}: it validates on "
@@ -264,7 +285,6 @@ class Trainer:
 
     def run(self, run_dir, start_from):
         from infogan.data import batches
-        from infogan.data.neighbours import run_table
 
         cfg, main = self.cfg, self.world.main
         self.run_dir = run_dir
@@ -277,7 +297,6 @@ class Trainer:
             self.log.rewrite(records)  # records after the checkpoint belong to steps trained again
         if main:
             ranks = f" ({self.world.size} ranks, {cfg.batch_size // self.world.size} images each)"
-            print(f"data: {self.data.source}; validation: {self.data.validation}", file=sys.stderr)
             print(f"run directory: {run_dir}{ranks if self.world.size > 1 else ''}", file=sys.stderr)
         images = self.data.train_images
         table = run_table(run_dir if main else None, images, cfg.neighbours) if cfg.neighbours else None
@@ -308,7 +327,11 @@ class Trainer:
                         self.save(step + 1)
                 if stopping:
                     progress.close()
-                    raise Interrupted(signals.received or signal.SIGTERM, step + 1, run_dir)
+                    raise Interrupted(
+                        signals.received or signal.SIGTERM,
+                        f"at step {step + 1}: checkpoint and logs saved; resume with: "
+                        f"python scripts/train.py --resume {run_dir}",
+                    )
         progress.close()
         if main:
             self._finish(records, progress.format_dict["elapsed"])

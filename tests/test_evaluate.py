@@ -256,3 +256,15 @@ def test_plot_runs_gives_runs_under_one_label_one_colour_and_one_legend_entry(mo
         assert len(ax.get_legend().get_texts()) == 2 + (ax is ax_li)
         runs = [line for line in ax.lines if not line.get_label().startswith("H(c)")]
         assert runs[0].get_color() == runs[2].get_color() != runs[1].get_color()
+
+
+def test_a_machines_first_figure_after_paddles_import_prints_nothing(tmp_path):
+    code = (
+        "import numpy as np, paddle; from infogan.figures import save_grid;"
+        f"save_grid(np.zeros((2, 3, 1, 4, 4)), {str(tmp_path / 'grid.png')!r}, 'title')"
+    )
+    env = dict(os.environ, MPLCONFIGDIR=str(tmp_path / "empty"))  # no font cache: matplotlib builds one
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "fontManager" not in done.stderr and (tmp_path / "grid.png").is_file()
+    assert os.listdir(tmp_path / "empty"), "matplotlib built no font cache there: the test tests nothing"

@@ -1,6 +1,7 @@
 """Nothing lost: interruption, kill -9, divergence, full disks, concurrent trainers, --overwrite of what is
 not a run, damaged logs and checkpoints, incompatible runs."""
 
+import argparse
 import builtins
 import errno
 import json
@@ -15,9 +16,10 @@ import time
 import numpy as np
 import paddle
 import pytest
-from conftest import ROOT, TINY, copy_run, log_records, one_error_line, script, train
+from conftest import ROOT, TINY, copy_run, log_records, one_error_line, script, train, write_idx_dir
 
-from infogan import InfoGANError, checkpoints
+from infogan import InfoGANError, checkpoints, cli
+from infogan.cli import Terminated
 from infogan.config import TrainConfig, resumed_config
 from infogan.rundir import Log
 from infogan.train import Trainer, new_run, resume_run
@@ -54,6 +56,42 @@ def test_signal_saves_and_resume_finishes(tiny_mnist, tmp_path, signum):
     resumed = script("train.py", "--resume", run_dir, "--iterations", str(step + 2))
     assert resumed.returncode == 0, resumed.stderr
     assert [r["step"] for r in log_records(run_dir)] == list(range(1, step + 3))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_at_start_up_leaves_no_run_and_is_one_line(tmp_path, signum):
+    """Stopped while it finds the neighbour table (start-up's longest work: 44 s for full MNIST), a new run
+    leaves no run directory and no staging folder; by SIGTERM too, which Paddle's import would otherwise
+    answer with a C++ "FatalError" report and no clean-up."""
+    data = write_idx_dir(str(tmp_path / "data"), n_train=20000, seed=signum)
+    runs = tmp_path / "runs"
+    proc = start_training(data, "--iterations", "5", "--neighbours", "3", "--run-dir", str(runs / "run"))
+    for line in proc.stderr:
+        if line.startswith("neighbours: the 3 nearest"):
+            break
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and "FatalError" not in err, err
+    name = signal.Signals(signum).name
+    assert err.strip().splitlines()[-1] == f"error: {name} before training began: no run directory was written"
+    assert os.listdir(runs) == []
+
+
+@pytest.mark.parametrize("stop, signum", [(KeyboardInterrupt, signal.SIGINT), (Terminated, signal.SIGTERM)])
+def test_a_stop_outside_training_is_one_line_and_its_exit_status(capsys, monkeypatch, stop, signum):
+    def main(args):
+        raise stop
+
+    monkeypatch.setenv("INFOGAN_THREAD_ENV", "0")
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            cli.run(main, argparse.Namespace())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert exit_.value.code == 128 + signum
+    assert capsys.readouterr().err == f"error: stopped by {signal.Signals(signum).name}\n"
 
 
 def test_kill_9_at_random_moments_never_loses_the_last_checkpoint(tiny_mnist, tmp_path):
