@@ -4,6 +4,7 @@ user's mistake (InfoGANError) or a stop (Ctrl-C, SIGTERM) into one `error:` line
 
 import argparse
 import dataclasses
+import os
 import signal
 import sys
 import types
@@ -72,6 +73,10 @@ def run(main, args):
     InfoGANError becomes `error: ...` on stderr and its exit status, and a stop by Ctrl-C or SIGTERM
     (outside training's loop, which saves first) `error: stopped by SIGINT` and 128 + the signal's number
     (--debug: the traceback)."""
+    if os.name != "posix":
+        # Run directories rest on POSIX: flock, fsync of folders, signals held back among ranks.
+        print("error: this project needs a POSIX system (Linux, macOS); on Windows, run it under WSL", file=sys.stderr)
+        sys.exit(2)
     apply_thread_settings()
     signal.signal(signal.SIGTERM, _terminate)  # set again after Paddle's import: infogan.device
     for message in ("No ccache found", "Tensor do not have 'place' interface"):

@@ -61,9 +61,9 @@ def cache_home(tmp_path_factory):
     """One cache folder for the suite, in place of the user's ~/.cache: the compiled operators, decoded
     images and judging classifiers of the tests' tiny data are built once a session, and a user's cache
     neither changes what the tests see nor gains the tests' files. Tests that need an empty cache set
-    their own."""
+    their own. Its path holds a space, as a home folder's may: the operators' build must not trip on it."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache home")))
         yield
 
 

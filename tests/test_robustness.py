@@ -94,6 +94,17 @@ def test_a_stop_outside_training_is_one_line_and_its_exit_status(capsys, monkeyp
     assert capsys.readouterr().err == f"error: stopped by {signal.Signals(signum).name}\n"
 
 
+def test_on_windows_a_script_says_where_it_runs_in_one_line(capsys, monkeypatch):
+    monkeypatch.setattr(cli.os, "name", "nt")
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(lambda args: pytest.fail("main ran"), argparse.Namespace())
+    assert exit_.value.code == 2
+    assert (
+        capsys.readouterr().err
+        == "error: this project needs a POSIX system (Linux, macOS); on Windows, run it under WSL\n"
+    )
+
+
 def test_kill_9_at_random_moments_never_loses_the_last_checkpoint(tiny_mnist, tmp_path):
     run_dir, total = str(tmp_path / "run"), 12
     rng = random.Random(0)

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import subprocess
 import sys
 
 import paddle
@@ -45,8 +46,6 @@ def _wanted_gradients(x, weight):
 
 @functools.cache
 def _built():
-    from paddle.utils.cpp_extension import load
-
     build_dir = cache_dir(f"batched_conv-paddle{paddle.__version__}")
     libs = os.path.join(os.path.dirname(paddle.__file__), "libs")  # Paddle's own MKL: cblas_sgemm
     flags = {
@@ -66,7 +65,7 @@ def _built():
             if _read(stamp_path) == stamp:
                 with contextlib.suppress(Exception):  # a library gone or unloadable is built again below
                     return _load_built(os.path.join(build_dir, NAME))
-            module = load(name=NAME, sources=[SOURCE], build_directory=build_dir, **flags)
+            module = _compile(build_dir, flags)
             with contextlib.suppress(InfoGANError):  # unwritten, the next run asks Paddle's load again
                 write_text(stamp_path, json.dumps(stamp))
             return module
@@ -74,6 +73,37 @@ def _built():
         reason = _first_error(os.path.join(build_dir, "build.log")) or (str(e).strip() or type(e).__name__)[:200]
         print(f"warning: batched CPU convolutions not built ({reason}): Paddle's own, slower kernels", file=sys.stderr)
         return None
+
+
+SETUP = """from paddle.utils.cpp_extension import BuildExtension, CppExtension, setup
+
+setup(
+    name={name!r},
+    ext_modules=[
+        CppExtension(sources=[{source!r}], extra_compile_args={{"cxx": {cflags!r}}}, extra_link_args={ldflags!r})
+    ],
+    cmdclass={{"build_ext": BuildExtension.with_options(output_dir={output!r}, no_python_abi_suffix=True)}},
+)
+"""
+
+
+def _compile(build_dir, flags):
+    """Builds the library into build_dir/NAME and loads it, as Paddle's cpp_extension.load does, but runs its
+    setup script without load's shell command (`cd DIR && PYTHON SETUP build`, unquoted), which a space in
+    the cache's or the interpreter's path breaks (a home folder named "Jane Doe")."""
+    script = os.path.join(build_dir, f"{NAME}_setup.py")
+    write_text(
+        script,
+        SETUP.format(
+            name=NAME,
+            source=SOURCE,
+            cflags=flags["extra_cxx_cflags"],
+            ldflags=flags["extra_ldflags"],
+            output=os.path.join(build_dir, NAME),
+        ),
+    )
+    subprocess.run([sys.executable, script, "build"], cwd=build_dir, check=True)
+    return _load_built(os.path.join(build_dir, NAME))
 
 
 def _stamp(flags):
