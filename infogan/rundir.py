@@ -15,6 +15,7 @@ neighbour table), so a mistake or a stop at start-up leaves nothing behind, and 
 old run only after the new one is in place.
 """
 
+import errno
 import fcntl
 import json
 import os
@@ -155,10 +156,13 @@ def check_new_run_dir(run_dir, overwrite, data_dir=None):
 
 
 class NewRun:
-    """A run directory being created: staged beside its final place, moved there by `publish`."""
+    """A run directory being created: staged beside its final place, moved there by `publish`. `numbered`:
+    the name is the default one, not the user's: where it is taken, the run takes NAME-2, NAME-3, ...
+    (runs started in the same second)."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, numbered=False):
         self.final = os.path.normpath(run_dir)
+        self.numbered = numbered
         parent, name = os.path.split(os.path.abspath(self.final))
         self.staging = os.path.join(parent, f".{name}.new-{os.getpid()}")
         self.lock = None
@@ -170,30 +174,54 @@ class NewRun:
             raise InfoGANError(f"cannot create run directory {run_dir}: {e.strerror}") from None
         self.lock = RunLock(self.staging).acquire("run directory")
 
-    def publish(self):
-        """Moves the staged run into place, replacing (and only then removing) an old run there."""
-        old = None
-        old_lock = None
+    def publish(self, overwrite=False, data_dir=None):
+        """Moves the staged run into place and returns where. What took the place while the run started up
+        is never lost: a folder with files there is refused (`numbered`: the next free name is taken) or,
+        with `overwrite`, checked again as at the start and replaced, and only then removed. Any failure
+        removes the staged run."""
         try:
-            if os.path.isdir(self.final) and os.listdir(self.final):
-                old_lock = RunLock(self.final).acquire("run directory")
-                old = f"{self.staging}.old"
-                os.rename(self.final, old)
-            elif os.path.isdir(self.final):
-                os.rmdir(self.final)
-            os.rename(self.staging, self.final)
-        except OSError as e:
-            if old and not os.path.exists(self.final):
-                os.rename(old, self.final)
+            if overwrite and os.path.isdir(self.final) and os.listdir(self.final):
+                check_new_run_dir(self.final, overwrite, data_dir)
+                self._replace()
+            else:
+                self._move_into_place()
+        except BaseException:
             self.discard()
-            raise InfoGANError(f"cannot put the new run in place at {self.final}: {e.strerror}") from None
-        finally:
-            if old_lock:
-                old_lock.release()
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
+            raise
         fsync_dir(os.path.dirname(os.path.abspath(self.final)))
         return self.final
+
+    def _move_into_place(self):
+        names = [self.final] + [f"{self.final}-{i}" for i in range(2, 1000)] if self.numbered else [self.final]
+        for name in names:
+            try:
+                os.rename(self.staging, name)  # atomic; replaces nothing or an empty folder, never one with files
+            except OSError as e:
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                    raise InfoGANError(f"cannot put the new run in place at {name}: {e.strerror}") from None
+                continue
+            self.final = name
+            return
+        raise InfoGANError(
+            f"run directory {self.final} was created by another process while this run started: nothing was "
+            "replaced; pass another --run-dir (or --overwrite to replace it)"
+        )
+
+    def _replace(self):
+        old = f"{self.staging}.old"
+        old_lock = RunLock(self.final).acquire("run directory")
+        try:
+            os.rename(self.final, old)
+            try:
+                os.rename(self.staging, self.final)
+            except OSError:
+                os.rename(old, self.final)
+                raise
+        except OSError as e:
+            raise InfoGANError(f"cannot put the new run in place at {self.final}: {e.strerror}") from None
+        finally:
+            old_lock.release()
+        shutil.rmtree(old, ignore_errors=True)
 
     def discard(self):
         if self.lock:

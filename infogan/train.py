@@ -34,15 +34,17 @@ EMA_EVERY = 4  # steps between updates of the weights' moving averages, each wit
 def new_run(cfg, run_dir=None, overwrite=False):
     """Trains a new run with the settings `cfg` (TrainConfig.from_flags); returns its directory. Nothing
     is written before every start-up check has passed."""
+    numbered = run_dir is None  # the default name: where it is taken, NAME-2, NAME-3, ...
     run_dir = run_dir or os.path.join("outputs", f"{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}")
     if not world().main:  # another rank of a data-parallel launch: rank 0 checks and writes the run directory
         Trainer(cfg, new=True).run(run_dir, start_from=None)
         return run_dir
-    check_new_run_dir(run_dir, overwrite, cfg.data_dir)
+    if not numbered:
+        check_new_run_dir(run_dir, overwrite, cfg.data_dir)
     staged = None
     try:
         trainer = Trainer(cfg, new=True)
-        staged = NewRun(run_dir)
+        staged = NewRun(run_dir, numbered)
         write_text(os.path.join(staged.staging, "config.json"), cfg.to_json() + "\n", durable=True)
         write_text(os.path.join(staged.staging, "data.json"), json.dumps(trainer.data.record(), indent=2) + "\n")
         if cfg.neighbours:  # the longest start-up work (full MNIST: 44 s), done before the run is in place
@@ -54,7 +56,8 @@ def new_run(cfg, run_dir=None, overwrite=False):
             raise Interrupted(_signum(e), "before training began: no run directory was written") from None
         raise
     try:
-        trainer.run(staged.publish(), start_from=None)
+        run_dir = staged.publish(overwrite, cfg.data_dir)
+        trainer.run(run_dir, start_from=None)
     finally:
         staged.lock.release()
     return run_dir

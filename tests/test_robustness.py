@@ -3,6 +3,7 @@ not a run, damaged logs and checkpoints, incompatible runs."""
 
 import argparse
 import builtins
+import datetime
 import errno
 import json
 import os
@@ -144,6 +145,55 @@ def test_a_second_trainer_on_a_run_in_training_is_refused_with_the_holders_pid(t
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=120)
     assert script("train.py", "--resume", run_dir, "--iterations", str(len(log_records(run_dir)) + 1)).returncode == 0
+
+
+def test_a_run_directory_taken_while_a_run_starts_up_is_kept(tiny_mnist, tiny_run, tmp_path, monkeypatch):
+    """Between the start-up checks and the new run's move into place (the data, the programs, the neighbour
+    table: a minute for full MNIST) another process may take the name, as runs started together in the
+    same second take the same default name: what it put there is never replaced without --overwrite."""
+    import infogan.train
+
+    monkeypatch.chdir(tmp_path)
+    flags = {"data_dir": tiny_mnist, "iterations": 1, "batch_size": 8, "grid_every": 1}
+    started = Trainer.__init__
+    appears = {}
+
+    def another_process_takes_the_name(self, *args, **kwargs):
+        started(self, *args, **kwargs)
+        appears["write"]()
+
+    monkeypatch.setattr(Trainer, "__init__", another_process_takes_the_name)
+
+    appears["write"] = lambda: copy_run(tiny_run, tmp_path / "run")
+    with pytest.raises(InfoGANError, match="run directory run was created by another process while this run started"):
+        new_run(TrainConfig.from_flags(flags), "run")
+    assert sorted(os.listdir("run")) == sorted(os.listdir(tiny_run))
+    assert open("run/config.json").read() == open(os.path.join(tiny_run, "config.json")).read()
+
+    class Now:  # every run's default name from the same second
+        @staticmethod
+        def now():
+            return datetime.datetime(2026, 1, 2, 3, 4, 5)
+
+    monkeypatch.setattr(infogan.train, "datetime", Now)
+    appears["write"] = lambda: copy_run(tiny_run, tmp_path / "outputs" / "mnist-20260102-030405")
+    assert new_run(TrainConfig.from_flags(flags)) == "outputs/mnist-20260102-030405-2"
+    appears["write"] = lambda: None
+    assert new_run(TrainConfig.from_flags(flags)) == "outputs/mnist-20260102-030405-3"
+    assert len(log_records("outputs/mnist-20260102-030405")) == 3  # tiny_run's, untouched
+    assert all(len(log_records(f"outputs/mnist-20260102-030405-{i}")) == 1 for i in (2, 3))
+
+    def users_files():
+        shutil.rmtree("run")
+        os.makedirs("run")
+        open("run/thesis.tex", "w").close()
+
+    appears["write"] = users_files
+    with pytest.raises(InfoGANError, match="--overwrite refuses run: it is not a run of this project"):
+        new_run(TrainConfig.from_flags(flags), "run", overwrite=True)
+    assert os.listdir("run") == ["thesis.tex"]
+    assert sorted(os.listdir(tmp_path)) == ["outputs", "run"]  # and no staging folder left behind
+    assert sorted(os.listdir("outputs")) == [f"mnist-20260102-030405{s}" for s in ("", "-2", "-3")]
 
 
 def test_overwrite_replaces_only_a_run_and_only_once_the_new_one_started(tiny_mnist, tiny_run, tmp_path):
