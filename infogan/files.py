@@ -153,8 +153,9 @@ def staged_dir(final, durable=False):
 
 
 def download(url, path, md5, timeout=60):
-    """`url` into `path`, whole and matching `md5` or not at all: the bytes go to PATH.part, which is renamed
-    once complete and checked and removed otherwise, since a broken file at `path` would pass for the data;
+    """`url` into `path`, whole and matching `md5` or not at all: the bytes go to PATH.part-ID, which is renamed
+    once complete and checked and removed otherwise, since a broken file at `path` would pass for the data
+    (ID: a name of its own, for runs started together that download the same file side by side);
     a server that does not answer fails after `timeout` seconds. httpx (Paddle's own dependency) brings its
     certificates rather than relying on the system's. Returns why it failed, or None."""
     import hashlib
@@ -164,7 +165,7 @@ def download(url, path, md5, timeout=60):
     from infogan.progress import progress
 
     print(f"downloading {url}", file=sys.stderr)
-    part = path + ".part"
+    part = f"{path}.part-{uuid.uuid4().hex[:12]}"
     digest = hashlib.md5()
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -1,5 +1,6 @@
 """The MNIST-format reader, the data sources in their order, the validation split and the batch order."""
 
+import concurrent.futures
 import gzip
 import hashlib
 import http.server
@@ -161,19 +162,26 @@ def test_cache_is_used_before_download(monkeypatch, tmp_path):
 @pytest.fixture
 def server():
     """A local HTTP server: GET /NAME answers with FILES[NAME], or with its first half under a full
-    Content-Length (a connection cut short) when NAME ends in .cut, or 404."""
+    Content-Length (a connection cut short) when NAME ends in .cut, or in ten parts a tenth of a second
+    apart when it ends in .slow, or 404."""
     files = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             name = self.path.lstrip("/")
-            body = files.get(name.removesuffix(".cut"))
+            body = files.get(name.removesuffix(".cut").removesuffix(".slow"))
             if body is None:
                 self.send_error(404)
                 return
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            if name.endswith(".slow"):
+                for i in range(10):
+                    self.wfile.write(body[i * len(body) // 10 : (i + 1) * len(body) // 10])
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                return
             self.wfile.write(body[: len(body) // 2] if name.endswith(".cut") else body)
 
         def log_message(self, *args):
@@ -206,6 +214,19 @@ def test_a_download_arrives_whole_and_checked_or_not_at_all(server, tmp_path):
         started = time.perf_counter()
         failure = download(f"http://127.0.0.1:{silent.getsockname()[1]}/x.gz", str(target), md5, timeout=1)
         assert "timed out" in failure and time.perf_counter() - started < 10
+
+
+def test_downloads_of_one_file_side_by_side_each_arrive_whole(server, tmp_path):
+    """Runs started together on a fresh machine (a sweep of seeds) download the same file at once."""
+    url, files = server
+    files["x.gz"] = os.urandom(300_000)
+    target = str(tmp_path / "cache" / "x.gz")
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        failures = list(
+            pool.map(lambda _: download(url + "x.gz.slow", target, hashlib.md5(files["x.gz"]).hexdigest()), range(3))
+        )
+    assert failures == [None, None, None]
+    assert os.listdir(tmp_path / "cache") == ["x.gz"] and (tmp_path / "cache" / "x.gz").read_bytes() == files["x.gz"]
 
 
 def test_mnist_downloads_into_its_cache(server, monkeypatch, tmp_path):
