@@ -20,22 +20,27 @@ run's labelled training images (cached), then, for samples drawn from the prior,
 in the spirit of TF-GAN's classifier metrics.
 """
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sys
+import uuid
 import warnings
 
 import numpy as np
 import scipy.linalg
 
 from infogan import InfoGANError
+from infogan.files import cache_dir, make_dirs, write_text
 
 SAMPLES = 5000  # drawn from the prior, and real images on each side of the Frechet distance
 SPREAD_SAMPLES = 1000  # drawn from the prior for their pixel spread
 PER_VALUE = 500  # samples of each value of the first categorical code, for its purity
 CLASSIFIER_VERSION = 7
 CLASSIFIER_SEED = 0
+RECORD = "classifier.json"  # in a cached judge's folder, beside its weights
 EPOCHS, MAX_EPOCHS, MIN_STEPS, BATCH, LR = 8, 40, 1500, 128, 1e-3
 WIDTHS = (32, 64, 256)  # conv, conv, the features
 SHIFT = 2  # training images are moved by up to this many pixels each way
@@ -205,7 +210,6 @@ def trained_classifier(data, value_range, exe):
     """A Classifier of the dataset's labels, trained on its training images once and cached (keyed by the
     training images and labels)."""
     from infogan.data import to_input
-    from infogan.files import cache_dir, make_dirs, write_text
 
     if data.train_labels is None or data.val_labels is None:
         raise InfoGANError(f"{data.source} has no labels to train the judging classifier on")
@@ -215,19 +219,40 @@ def trained_classifier(data, value_range, exe):
         digest.update(np.ascontiguousarray(part).tobytes())
     folder = os.path.join(cache_dir("classifiers"), digest.hexdigest()[:16])
     classifier = Classifier(data.train_images.shape[1:], n_labels, exe, CLASSIFIER_SEED)
-    record = os.path.join(folder, "classifier.json")
-    if os.path.isfile(record):
-        classifier.load(os.path.join(folder, "classifier"))
-        return classifier
+    damaged = False
+    if os.path.isfile(os.path.join(folder, RECORD)):
+        try:
+            classifier.load(os.path.join(folder, "classifier"))
+            return classifier
+        except Exception as e:  # Paddle's loader raises several kinds: a damaged judge is trained again
+            damaged = True
+            print(f"note: the cached judging classifier in {folder} is damaged ({e!r:.100})", file=sys.stderr)
+            classifier = Classifier(data.train_images.shape[1:], n_labels, exe, CLASSIFIER_SEED)  # as initialised
     print(
         f"training the judging classifier on {len(data.train_images)} images (once; cached in {folder})",
         file=sys.stderr,
     )
     classifier.fit(to_input(data.train_images, value_range), data.train_labels)
-    make_dirs(folder)
-    classifier.save(os.path.join(folder, "classifier"))
-    write_text(record, json.dumps({"source": data.source}) + "\n")  # written last: the weights are complete
+    _cache(classifier, folder, data.source, replace=damaged)
     return classifier
+
+
+def _cache(classifier, folder, source, replace):
+    """Keeps the judge in `folder`, whole or not at all: saved beside it under a name of its own and renamed
+    into place, since evaluations started together each train it and must never read one half-written.
+    Where another process's judge got there first, it is kept (the same judge); a damaged one (`replace`),
+    or one without its record (left by an earlier version killed while saving), is replaced."""
+    tmp = f"{folder}.tmp-{uuid.uuid4().hex[:12]}"
+    try:
+        make_dirs(tmp)
+        classifier.save(os.path.join(tmp, "classifier"))
+        write_text(os.path.join(tmp, RECORD), json.dumps({"source": source}) + "\n")
+        if os.path.isdir(folder) and (replace or not os.path.isfile(os.path.join(folder, RECORD))):
+            shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another process's judge moved in meanwhile
+            os.rename(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def even_labels(labels, n, rng):

@@ -1,6 +1,7 @@
 """The unsupervised metrics against closed forms."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -128,11 +129,65 @@ def test_code_purity_and_coverage():
     assert purity == pytest.approx([0.75, 1.0, 0.6]) and covered == [1, 3]
 
 
+def toy_judging(monkeypatch):
+    """Toy labelled digits, and the judge's training cut to a few steps on them."""
+    from types import SimpleNamespace
+
+    from infogan import quality
+
+    for name, value in (("EPOCHS", 1), ("MAX_EPOCHS", 1), ("MIN_STEPS", 1), ("BATCH", 32)):
+        monkeypatch.setattr(quality, name, value)
+    images = np.random.default_rng(0).integers(0, 256, (96, 1, 28, 28)).astype(np.uint8)
+    labels = np.arange(96) % 10
+    return SimpleNamespace(
+        source="toy", train_images=images[:64], train_labels=labels[:64], val_images=images[64:], val_labels=labels[64:]
+    )
+
+
+def test_a_cached_judge_is_read_whole_or_trained_again_and_one_that_moved_in_meanwhile_is_kept(
+    monkeypatch, tmp_path, capsys
+):
+    """Evaluations started together each train the judge: it is saved beside its folder and renamed in,
+    so a reader never meets one half-written; a damaged one is trained again and replaced."""
+    import paddle
+
+    from infogan import quality
+    from infogan.data import to_input
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    data = toy_judging(monkeypatch)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    images = to_input(data.val_images, (0.0, 1.0))
+    expected = quality.trained_classifier(data, (0.0, 1.0), exe).predict(images)[0]
+    (folder,) = (tmp_path / "infogan" / "classifiers").iterdir()
+    weights = folder / "classifier.pdparams"
+    whole = weights.read_bytes()
+    weights.write_bytes(whole[: len(whole) // 2])  # as a disk that filled up under an earlier version
+    capsys.readouterr()
+    again = quality.trained_classifier(data, (0.0, 1.0), exe).predict(images)[0]
+    assert "is damaged" in capsys.readouterr().err
+    np.testing.assert_array_equal(again, expected)
+    assert weights.read_bytes() == whole
+
+    shutil.rmtree(folder)
+    fit = quality.Classifier.fit
+
+    def another_process_caches_it_meanwhile(self, *args):
+        fit(self, *args)
+        shutil.copytree(tmp_path / "theirs", folder)
+
+    os.makedirs(tmp_path / "theirs")
+    (tmp_path / "theirs" / "classifier.json").write_text("{}")
+    (tmp_path / "theirs" / "classifier.pdparams").write_bytes(whole)
+    monkeypatch.setattr(quality.Classifier, "fit", another_process_caches_it_meanwhile)
+    quality.trained_classifier(data, (0.0, 1.0), exe)
+    assert (folder / "classifier.json").read_text() == "{}"  # theirs, kept
+    assert os.listdir(folder.parent) == [folder.name]  # and nothing of this one's left beside it
+
+
 def test_the_judging_classifier_is_the_same_whatever_the_callers_generator_and_leaves_it_be(monkeypatch, tmp_path):
     """Two caches train the same judge, though Paddle's generator is left elsewhere by the caller each
     time; and training the judge leaves the caller's generator where it was."""
-    from types import SimpleNamespace
-
     import paddle
 
     from infogan import quality
@@ -147,17 +202,7 @@ def test_the_judging_classifier_is_the_same_whatever_the_callers_generator_and_l
             exe.run(startup)
         return np.array(scope.find_var("draw_test.w").get_tensor())
 
-    for name, value in (("EPOCHS", 1), ("MAX_EPOCHS", 1), ("MIN_STEPS", 1), ("BATCH", 32)):
-        monkeypatch.setattr(quality, name, value)
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (96, 1, 28, 28)).astype(np.uint8)
-    data = SimpleNamespace(
-        source="toy",
-        train_images=images[:64],
-        train_labels=np.arange(64) % 10,
-        val_images=images[64:],
-        val_labels=np.arange(32) % 10,
-    )
+    data = toy_judging(monkeypatch)
     exe = paddle.static.Executor(paddle.CPUPlace())
     judged = []
     for seed, machine in enumerate("ab"):
