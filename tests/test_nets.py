@@ -234,7 +234,7 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path, capsys)
     assert len(err) == 1 and err[0].startswith("warning: batched CPU convolutions not built (")
 
 
-def test_a_built_library_loads_without_paddles_build_process_until_its_source_changes(tmp_path):
+def test_a_built_library_loads_without_a_build_process_until_its_source_changes(tmp_path):
     assert batched_conv.ops() is not None  # built (or loaded) in the suite's cache
     name = f"batched_conv-paddle{paddle.__version__}"
     shutil.copytree(os.path.join(os.environ["XDG_CACHE_HOME"], "infogan", name), tmp_path / "infogan" / name)

@@ -66,7 +66,7 @@ def _built():
                 with contextlib.suppress(Exception):  # a library gone or unloadable is built again below
                     return _load_built(os.path.join(build_dir, NAME))
             module = _compile(build_dir, flags)
-            with contextlib.suppress(InfoGANError):  # unwritten, the next run asks Paddle's load again
+            with contextlib.suppress(InfoGANError):  # unwritten, the next run builds again
                 write_text(stamp_path, json.dumps(stamp))
             return module
     except Exception as e:  # the compiler's, setuptools' and the loader's errors have no common type
@@ -107,9 +107,9 @@ def _compile(build_dir, flags):
 
 
 def _stamp(flags):
-    """What the cached library was built from. Paddle's `load` starts a Python process that imports Paddle
-    and asks setuptools whether to rebuild (3 seconds on a 2-core machine, every run); a library built
-    from this source's bytes with these flags against this Paddle is loaded without asking."""
+    """What the cached library was built from. A build starts a Python process that imports Paddle and asks
+    setuptools whether to rebuild (3 seconds on a 2-core machine, every run); a library built from this
+    source's bytes with these flags against this Paddle is loaded without asking."""
     with open(SOURCE, "rb") as f:
         source = hashlib.sha256(f.read()).hexdigest()
     return {"source_sha256": source, "flags": flags, "paddle": paddle.__file__, "python": sys.version}
