@@ -344,7 +344,7 @@ class TrainConfig:
         dataset = flags.get("dataset", cls.dataset)
         if dataset not in PRESET_OF_DATASET:
             _choice("--dataset", dataset, DATASETS)
-        values = PRESETS[preset or PRESET_OF_DATASET[dataset]] | flags
+        values = PRESETS[preset or PRESET_OF_DATASET[dataset]] | _absolute_data_dir(flags)
         if "epochs" in flags and "iterations" not in flags:
             values["iterations"] = None  # --epochs given: a preset's iteration count must not override it
         if not values.get("lambda_real", cls.lambda_real) and "neighbours" not in flags:
@@ -424,9 +424,27 @@ def resumed_config(run_dir, flags):
             raise InfoGANError(
                 f"{flag(key)} cannot change when resuming: {run_dir}/config.json says {getattr(cfg, key)!r}"
             )
+    if "data_dir" not in flags:
+        check_data_dir(run_dir, cfg)
+    flags = _absolute_data_dir(flags)
     if "epochs" in flags and "iterations" not in flags:
         flags = dict(flags, iterations=None)  # --epochs given: it decides the length now
     return dataclasses.replace(cfg, **flags).validate()
+
+
+def check_data_dir(run_dir, cfg):
+    """Refuses a run whose config.json names a data folder that is not there now: moved, on another machine,
+    or a relative path (as written before they were stored whole) from another current folder."""
+    if cfg.data_dir and not os.path.isdir(cfg.data_dir):
+        raise InfoGANError(
+            f"{run_dir} was trained on the images in {cfg.data_dir}, which is not there now: "
+            "pass --data-dir with where they are"
+        )
+
+
+def _absolute_data_dir(flags):
+    """A --data-dir as a whole path, so that the run's config.json names it from any current folder."""
+    return dict(flags, data_dir=os.path.abspath(flags["data_dir"])) if flags.get("data_dir") else flags
 
 
 def _choice(flag_name, value, choices):

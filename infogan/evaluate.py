@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from infogan import InfoGANError
-from infogan.config import read_config
+from infogan.config import check_data_dir, read_config
 from infogan.files import write_text
 from infogan.metrics import accuracy, contingency, nmi
 
@@ -52,6 +52,8 @@ def evaluate_run(run_dir, data_dir=None, device="cpu", quality=True):
     and with `quality`, its samples' quality (infogan.quality; this reads the training images too). Writes
     metrics.json and confusion.png (of the best code) into the run directory; returns the metrics."""
     cfg = read_config(run_dir)
+    if not data_dir:
+        check_data_dir(run_dir, cfg)
     # Paddle's import takes seconds: only once the run directory has passed.
     from infogan.checkpoints import latest, load_inference_state
     from infogan.data import load_dataset, load_validation, to_input

@@ -10,7 +10,7 @@ import paddle
 import pytest
 from conftest import copy_run, log_records, one_error_line, script, train
 
-from infogan.config import TrainConfig
+from infogan.config import TrainConfig, resumed_config
 from infogan.rundir import is_run
 
 pytestmark = pytest.mark.slow
@@ -173,6 +173,28 @@ def test_resume_refusals(tiny_run, tmp_path):
     restarted = script("train.py", "--resume", str(no_checkpoint), "--iterations", "2")  # killed before step 1's
     assert restarted.returncode == 0 and "has no checkpoint yet: training starts again from step 0" in restarted.stderr
     assert [r["step"] for r in log_records(str(no_checkpoint))] == [1, 2]
+
+
+def test_a_run_names_its_data_folder_whole_and_one_not_there_is_told(tiny_mnist, tiny_run, tmp_path):
+    """A relative --data-dir is stored whole, so that evaluate.py and --resume find the images from any
+    current folder; a run whose data folder is not there (moved, or named relatively by an earlier version)
+    says to name it again."""
+    relative = os.path.relpath(tiny_mnist)
+    assert TrainConfig.from_flags({"data_dir": relative}).data_dir == tiny_mnist
+    assert resumed_config(tiny_run, {"data_dir": relative, "iterations": 9}).data_dir == tiny_mnist
+    run_dir = copy_run(tiny_run, tmp_path / "run")
+    config = os.path.join(run_dir, "config.json")
+    with open(config) as f:
+        values = json.load(f)
+    with open(config, "w") as f:
+        json.dump(dict(values, data_dir="data/mnist"), f)
+    gone = f"{run_dir} was trained on the images in data/mnist, which is not there now: pass --data-dir"
+    one_error_line(script("train.py", "--resume", run_dir, "--iterations", "4"), gone)
+    one_error_line(script("evaluate.py", run_dir), gone)
+    resumed = script("train.py", "--resume", run_dir, "--iterations", "4", "--data-dir", relative, cwd=os.getcwd())
+    assert resumed.returncode == 0, resumed.stderr
+    with open(config) as f:
+        assert json.load(f)["data_dir"] == tiny_mnist
 
 
 def test_sample_and_evaluate_refusals(tmp_path):
