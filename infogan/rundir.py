@@ -65,6 +65,11 @@ class RunLock:
                 f"{what} {os.path.dirname(self.path)} is in use by process {pid}, which is training it: "
                 "wait for it to finish or stop it first"
             ) from None
+        except OSError as e:  # a file system without locks (an NFS mount without its lock service): train on
+            print(
+                f"warning: {self.path} cannot be locked ({e.strerror}): nothing stops a second trainer of this run",
+                file=sys.stderr,
+            )
         os.ftruncate(self.fd, 0)
         os.write(self.fd, f"{os.getpid()}\n".encode())
         return self
@@ -89,6 +94,8 @@ def holder(run_dir):
     except BlockingIOError:
         text = os.pread(fd, 32, 0).decode(errors="replace").strip()
         return int(text) if text.isdigit() else "unknown"
+    except OSError:  # no locks on this file system: nobody can be seen holding it
+        return None
     finally:
         os.close(fd)
 

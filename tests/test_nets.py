@@ -253,6 +253,20 @@ def test_a_built_library_loads_without_a_build_process_until_its_source_changes(
     assert rebuilt.stdout.strip() == "False" and "build process started" in rebuilt.stderr
 
 
+def test_a_cache_on_a_file_system_without_locks_still_loads_the_library(tmp_path):
+    assert batched_conv.ops() is not None  # built (or loaded) in the suite's cache
+    name = f"batched_conv-paddle{paddle.__version__}"
+    shutil.copytree(os.path.join(os.environ["XDG_CACHE_HOME"], "infogan", name), tmp_path / "infogan" / name)
+    code = (
+        "import errno, fcntl; from infogan.ops import batched_conv as b\n"
+        "def no_locks(fd, operation): raise OSError(errno.ENOLCK, 'No locks available')\n"
+        "fcntl.flock = no_locks; print(b.ops() is not None)"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert loaded.stdout.strip() == "True", loaded.stderr
+
+
 def test_no_posix_locks_falls_back_too(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setitem(sys.modules, "fcntl", None)  # as on Windows

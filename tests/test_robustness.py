@@ -5,6 +5,7 @@ import argparse
 import builtins
 import datetime
 import errno
+import fcntl
 import json
 import os
 import random
@@ -22,7 +23,7 @@ from conftest import ROOT, TINY, copy_run, log_records, one_error_line, script, 
 from infogan import InfoGANError, checkpoints, cli
 from infogan.cli import Terminated
 from infogan.config import TrainConfig, resumed_config
-from infogan.rundir import Log
+from infogan.rundir import Log, holder
 from infogan.train import Trainer, new_run, resume_run
 
 pytestmark = pytest.mark.slow
@@ -194,6 +195,22 @@ def test_a_run_directory_taken_while_a_run_starts_up_is_kept(tiny_mnist, tiny_ru
     assert os.listdir("run") == ["thesis.tex"]
     assert sorted(os.listdir(tmp_path)) == ["outputs", "run"]  # and no staging folder left behind
     assert sorted(os.listdir("outputs")) == [f"mnist-20260102-030405{s}" for s in ("", "-2", "-3")]
+
+
+def test_a_file_system_without_locks_trains_and_resumes_with_a_warning(tiny_mnist, tmp_path, monkeypatch, capsys):
+    """flock fails with ENOLCK on an NFS mount without its lock service: training goes on, and says that
+    nothing then stops a second trainer."""
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    flags = {"data_dir": tiny_mnist, "iterations": 1, "batch_size": 8}
+    run_dir = new_run(TrainConfig.from_flags(flags), str(tmp_path / "run"))
+    resume_run(run_dir, resumed_config(run_dir, {"iterations": 2}))
+    assert [r["step"] for r in log_records(run_dir)] == [1, 2] and holder(run_dir) is None
+    warning = "cannot be locked (No locks available): nothing stops a second trainer of this run"
+    assert capsys.readouterr().err.count(warning) == 2  # the new run's and the resumed run's
 
 
 def test_overwrite_replaces_only_a_run_and_only_once_the_new_one_started(tiny_mnist, tiny_run, tmp_path):
