@@ -66,6 +66,7 @@ def evaluate_run(run_dir, data_dir=None, device="cpu", quality=True):
     checkpoint = latest(run_dir)
     note_if_training(run_dir, checkpoint)
     spec = LatentSpec.from_config(cfg)
+    exe = executor(device)  # before the data, whose first decoding (CelebA's) can take minutes: --device is told first
     data = None
     if quality:
         try:
@@ -82,7 +83,6 @@ def evaluate_run(run_dir, data_dir=None, device="cpu", quality=True):
         )
     if tuple(data.val_images.shape[1:]) != cfg.image_shape:
         raise InfoGANError(f"the images in {data.source} are {data.val_images.shape[1:]}, the run's {cfg.image_shape}")
-    exe = executor(device)
     startup, generate_step, encode_step = build_inference(cfg, spec)
     exe.run(startup)
     load_inference_state(checkpoint, encode_step.program)
