@@ -130,8 +130,16 @@ def _contains(outer, inner):
     return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
 
 
-def check_new_run_dir(run_dir, overwrite, data_dir=None):
-    """Refuses, before anything is written, a --run-dir that cannot take a new run."""
+def check_new_run_dir(run_dir, overwrite, data_dir=None, numbered=False):
+    """Refuses, before anything is written, a --run-dir that cannot take a new run (`numbered`: a default
+    name, which takes the next free one if it is taken)."""
+    if data_dir and _contains(data_dir, run_dir) and not _contains(run_dir, data_dir):  # the same: below
+        raise InfoGANError(
+            f"the run directory {run_dir} is inside the data folder {data_dir}: pass a --run-dir outside it (a "
+            "folder's images are read recursively, and its grids would become training images)"
+        )
+    if numbered:
+        return
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise InfoGANError(f"--run-dir {run_dir} is a file, not a folder: give a folder for the run")
     taken = os.path.isdir(run_dir) and os.listdir(run_dir)

@@ -39,8 +39,7 @@ def new_run(cfg, run_dir=None, overwrite=False):
     if not world().main:  # another rank of a data-parallel launch: rank 0 checks and writes the run directory
         Trainer(cfg, new=True).run(run_dir, start_from=None)
         return run_dir
-    if not numbered:
-        check_new_run_dir(run_dir, overwrite, cfg.data_dir)
+    check_new_run_dir(run_dir, overwrite, cfg.data_dir, numbered)
     staged = None
     try:
         trainer = Trainer(cfg, new=True)

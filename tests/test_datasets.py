@@ -120,6 +120,11 @@ def test_a_folder_of_mixed_sizes_grey_and_colour_png_and_jpeg(tmp_path, image_ca
     face(64, 64, colour=False).save(folder / "b.jpeg")
     face(50, 90).save(folder / "sub" / "c.JPG")
     (folder / "notes.txt").write_text("not an image")
+    (folder / "sub" / "._c.JPG").write_bytes(b"\x00\x05\x16\x07 macOS's metadata, not an image")
+    (folder / "__MACOSX" / "sub").mkdir(parents=True)
+    (folder / "__MACOSX" / "sub" / "._c.JPG").write_bytes(b"\x00\x05\x16\x07")
+    (folder / ".ipynb_checkpoints").mkdir()
+    face(40, 30).save(folder / ".ipynb_checkpoints" / "a-checkpoint.png")  # a copy, not another image
     grey = images.load_folder(str(folder), 16, 1, "folder")
     colour = images.load_folder(str(folder), 16, 3, "folder")
     assert grey.shape == (3, 1, 16, 16) and colour.shape == (3, 3, 16, 16)

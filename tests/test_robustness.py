@@ -444,6 +444,19 @@ def test_start_up_mistakes_write_nothing_in_process(tiny_mnist, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["empty_data"]
 
 
+def test_a_run_directory_inside_the_data_folder_is_refused(tmp_path, monkeypatch):
+    """A folder's images are read recursively: a run's grids inside it would be the next run's images."""
+    data = tmp_path / "photos"
+    data.mkdir()
+    flags = {"dataset": "folder", "data_dir": str(data), "image_size": 32}
+    with pytest.raises(InfoGANError, match=f"the run directory {data}/runs/a is inside the data folder {data}: "):
+        new_run(TrainConfig.from_flags(flags), str(data / "runs" / "a"))
+    monkeypatch.chdir(data)  # the default run directory, outputs/..., lands in it too
+    with pytest.raises(InfoGANError, match="the run directory outputs/folder-.* is inside the data folder"):
+        new_run(TrainConfig.from_flags(flags | {"data_dir": "."}))
+    assert os.listdir(data) == []
+
+
 def test_corrupt_and_unfitting_checkpoints_are_reported(tiny_run, tmp_path):
     run_dir = copy_run(tiny_run, tmp_path / "run")
     config_path = os.path.join(run_dir, "config.json")

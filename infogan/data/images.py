@@ -30,11 +30,12 @@ VAL_SIZE = 1000  # images held out for validation unless --val-size
 
 
 def list_images(folder):
-    """Every PNG and JPEG under `folder`, recursively, sorted."""
+    """Every PNG and JPEG under `folder`, recursively, sorted; not hidden ones, nor in hidden folders or
+    __MACOSX: copies (Jupyter's .ipynb_checkpoints) and macOS's "._NAME.jpg" metadata, which no decoder reads."""
     found = []
     for root, dirs, names in os.walk(folder):
-        dirs.sort()
-        found += [os.path.join(root, n) for n in sorted(names) if n.lower().endswith(EXTENSIONS)]
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
+        found += [os.path.join(root, n) for n in sorted(names) if n.lower().endswith(EXTENSIONS) and n[0] != "."]
     return found
 
 
@@ -110,7 +111,7 @@ def load_folder(folder, size, channels, kind):
     """uint8 [N, channels, size, size] of every image under `folder`, from the cache when it is current."""
     paths = list_images(folder)
     if not paths:
-        raise InfoGANError(f"{folder} holds no PNG or JPEG images (searched recursively)")
+        raise InfoGANError(f"{folder} holds no PNG or JPEG images (searched recursively, hidden ones left out)")
     stats = [(os.path.relpath(p, folder), os.path.getsize(p), int(os.path.getmtime(p))) for p in paths]
     key = json.dumps([CACHE_VERSION, os.path.abspath(folder), size, channels, kind, stats]).encode()
     cached = os.path.join(cache_dir("images"), hashlib.sha1(key).hexdigest() + ".npy")
