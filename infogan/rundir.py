@@ -133,7 +133,8 @@ def _contains(outer, inner):
 def check_new_run_dir(run_dir, overwrite, data_dir=None, numbered=False):
     """Refuses, before anything is written, a --run-dir that cannot take a new run (`numbered`: a default
     name, which takes the next free one if it is taken)."""
-    if data_dir and _contains(data_dir, run_dir) and not _contains(run_dir, data_dir):  # the same: below
+    # (The data folder itself as --run-dir is refused below: a folder that is not a run, or that holds the data.)
+    if data_dir and _contains(data_dir, run_dir) and not _contains(run_dir, data_dir):
         raise InfoGANError(
             f"the run directory {run_dir} is inside the data folder {data_dir}: pass a --run-dir outside it (a "
             "folder's images are read recursively, and its grids would become training images)"

@@ -82,6 +82,7 @@ def _resume(run_dir, cfg):
 
 
 def _resumed_trainer(run_dir, cfg):
+    """The Trainer of a resume, loaded from the run's latest checkpoint, and the step it starts from."""
     found = checkpoints.checkpoint_dirs(run_dir)
     trainer = Trainer(cfg)
     step = checkpoints.step_of(found[-1]) if found else 0
