@@ -30,8 +30,17 @@ pytestmark = pytest.mark.slow
 
 
 def start_training(data_dir, *args):
+    """train.py in a process of its own, with Ctrl-C's default action even where the suite ignores SIGINT (a
+    background job of a non-interactive shell does, and Python then leaves it ignored until training's loop)."""
     cmd = [sys.executable, os.path.join(ROOT, "scripts", "train.py"), "--data-dir", data_dir, *TINY, *args]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def wait_for_log(run_dir, timeout=120):
