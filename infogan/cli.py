@@ -5,7 +5,6 @@ user's mistake (InfoGANError) or a stop (Ctrl-C, SIGTERM) into one `error:` line
 import argparse
 import dataclasses
 import os
-import signal
 import sys
 import types
 import typing
@@ -13,7 +12,7 @@ import warnings
 
 from infogan import InfoGANError
 from infogan.config import TrainConfig, flag
-from infogan.device import apply_thread_settings
+from infogan.device import apply_thread_settings, raise_on_sigterm, stop_signal
 
 
 class Parser(argparse.ArgumentParser):
@@ -57,17 +56,6 @@ def _base_type(annotation):
     return typing.get_origin(annotation) or annotation
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a batch system's time limit, `kill`), raised as Ctrl-C raises KeyboardInterrupt, so that
-    both leave the same way: through the clean-up on the way out (a new run's staging folder removed)."""
-
-    signum = signal.SIGTERM
-
-
-def _terminate(signum, frame):
-    raise Terminated
-
-
 def run(main, args):
     """Calls main(args) with the thread settings applied and Paddle's import noise silenced; an
     InfoGANError becomes `error: ...` on stderr and its exit status, and a stop by Ctrl-C or SIGTERM
@@ -78,7 +66,7 @@ def run(main, args):
         print("error: this project needs a POSIX system (Linux, macOS); on Windows, run it under WSL", file=sys.stderr)
         sys.exit(2)
     apply_thread_settings()
-    signal.signal(signal.SIGTERM, _terminate)  # set again after Paddle's import: infogan.device
+    raise_on_sigterm()
     for message in ("No ccache found", "Tensor do not have 'place' interface"):
         warnings.filterwarnings("ignore", message=message)
     debug = vars(args).pop("debug", False)
@@ -92,6 +80,6 @@ def run(main, args):
     except KeyboardInterrupt as e:
         if debug:
             raise
-        signum = getattr(e, "signum", signal.SIGINT)
-        print(f"error: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        signum = stop_signal(e)
+        print(f"error: stopped by {signum.name}", file=sys.stderr)
         sys.exit(128 + signum)

@@ -1,4 +1,5 @@
-"""Where programs run: the thread settings of the CPU, and the Executor on the place a run asks for.
+"""Where programs run: the thread settings of the CPU, the Executor on the place a run asks for, and how
+the process takes SIGTERM (as Ctrl-C, also after Paddle's import, which installs its own handler).
 
 Paddle reads its thread and executor settings once, when it is imported, so `apply_thread_settings` must
 run before `import paddle`: the scripts call it first thing (infogan.cli). A variable already set in the
@@ -90,9 +91,30 @@ def place(device):
     return paddle.CPUPlace()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch system's time limit, `kill`), raised as Ctrl-C raises KeyboardInterrupt, so that
+    both leave the same way: through the clean-up on the way out (a new run's staging folder removed)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+def raise_on_sigterm():
+    """From here on (the scripts: infogan.cli), SIGTERM raises Terminated; python_sigterm_again keeps it so
+    past Paddle's import."""
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def stop_signal(stop):
+    """The signal behind a KeyboardInterrupt: SIGTERM for a Terminated, else SIGINT."""
+    return signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
+
+
 def python_sigterm_again():
     """Paddle's import puts a C++ SIGTERM handler (a "FatalError" report, then the process ends with no
-    clean-up) in place of the one Python had set: where a script had set its own (infogan.cli), set it again."""
+    clean-up) in place of the one Python had set: where a script had set its own (raise_on_sigterm), set it
+    again."""
     handler = signal.getsignal(signal.SIGTERM)
     if callable(handler) and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)

@@ -18,6 +18,7 @@ import numpy as np
 
 from infogan import InfoGANError, checkpoints
 from infogan.data.neighbours import run_table
+from infogan.device import stop_signal
 from infogan.distributed import ALONE, broadcast_parameters, check_batch, connect, world
 from infogan.files import write_text
 from infogan.latent import LatentSpec
@@ -52,7 +53,7 @@ def new_run(cfg, run_dir=None, overwrite=False):
         if staged:
             staged.discard()
         if isinstance(e, KeyboardInterrupt):
-            raise Interrupted(_signum(e), "before training began: no run directory was written") from None
+            raise Interrupted(stop_signal(e), "before training began: no run directory was written") from None
         raise
     try:
         run_dir = staged.publish(overwrite, cfg.data_dir)
@@ -77,7 +78,7 @@ def _resume(run_dir, cfg):
     try:
         trainer, step = _resumed_trainer(run_dir, cfg)
     except KeyboardInterrupt as e:
-        raise Interrupted(_signum(e), f"before training resumed: {run_dir} keeps its checkpoints") from None
+        raise Interrupted(stop_signal(e), f"before training resumed: {run_dir} keeps its checkpoints") from None
     trainer.run(run_dir, start_from=step)
 
 
@@ -211,11 +212,6 @@ class Interrupted(InfoGANError):
     def __init__(self, signum, what):
         self.exit_code = 128 + signum
         super().__init__(f"{signal.Signals(signum).name} {what}")
-
-
-def _signum(stop):
-    """The signal behind a KeyboardInterrupt: SIGTERM where infogan.cli raised it, else SIGINT."""
-    return getattr(stop, "signum", signal.SIGINT)
 
 
 class Meter:

@@ -21,8 +21,8 @@ import pytest
 from conftest import ROOT, TINY, copy_run, log_records, one_error_line, script, train, write_idx_dir
 
 from infogan import InfoGANError, checkpoints, cli
-from infogan.cli import Terminated
 from infogan.config import TrainConfig, resumed_config
+from infogan.device import Terminated
 from infogan.rundir import Log, holder
 from infogan.train import Trainer, new_run, resume_run
 
