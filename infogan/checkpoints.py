@@ -6,9 +6,9 @@ programs.
     checkpoints/step_NNNNNNN/ema.{pdparams,json}             with --ema: the weights' moving averages
     checkpoints/step_NNNNNNN/state.json                      {"step": N}
 
-A checkpoint is written into step_N.tmp/, synced to the disk and renamed into place only when complete,
-so a listed checkpoint is always whole, whatever happens while it is written. Its parameters are checked
-to be finite first: a saved checkpoint never holds a diverged model.
+A checkpoint is written into a hidden folder beside it (.tmp-ID-step_NNNNNNN), synced to the disk and renamed
+into place only when complete, so a listed checkpoint is always whole, whatever happens while it is written.
+Its parameters are checked to be finite first: a saved checkpoint never holds a diverged model.
 """
 
 import glob
@@ -27,7 +27,7 @@ CHECKPOINT_RE = re.compile(r"step_(\d+)$")
 
 
 def checkpoint_dirs(run_dir):
-    """The run's complete checkpoints, oldest first (a write in progress ends in .tmp and is not listed)."""
+    """The run's complete checkpoints, oldest first (a write in progress is hidden and not listed)."""
     found = glob.glob(os.path.join(run_dir, "checkpoints", "step_*"))
     return sorted((p for p in found if CHECKPOINT_RE.search(p)), key=lambda p: int(CHECKPOINT_RE.search(p)[1]))
 
@@ -62,7 +62,7 @@ def save(run_dir, programs, step, keep):
     """Both training programs' parameters and optimizer states, complete and on the disk, or nothing."""
     final = os.path.join(run_dir, "checkpoints", f"step_{step:07d}")
     try:
-        with staged_dir(final, durable=True) as tmp:
+        with staged_dir(final, durable=True, sole_writer=True) as tmp:  # the run's lock holder
             for name, step_program in programs.saved.items():
                 paddle.static.save(step_program.program, os.path.join(tmp, name))
             with open(os.path.join(tmp, "state.json"), "w") as f:

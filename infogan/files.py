@@ -2,11 +2,15 @@
 ever left behind, a failure (disk full, read-only, no permission) is one line naming what and why, and a
 `durable` write is on the disk (fsync of the file and of its folder) before it counts as done."""
 
+import errno
+import fcntl
 import os
+import re
 import shutil
 import sys
+import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import numpy as np
 
@@ -127,29 +131,80 @@ def fsync_tree(path):
         fsync_dir(folder)
 
 
+STAGED = re.compile(r"\.tmp-[0-9a-f]{32}-")  # a staged_dir's folder: .tmp-ID-NAME
+
+
 @contextmanager
-def staged_dir(final, durable=False):
-    """Yields a temporary folder beside `final` to fill; when the block succeeds it replaces `final`
-    (an older one of that name is removed only after), else it is removed with whatever it holds."""
-    tmp = final + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+def staged_dir(final, durable=False, sole_writer=False):
+    """Yields a new folder beside `final` to fill; when the block succeeds it replaces `final` (an older one of
+    that name is removed only after), else it is removed with whatever it holds. Each call fills a hidden folder
+    of its own (.tmp-ID-NAME), locked while it is filled: writers of one `final` side by side never touch each
+    other's (the last to finish wins, whole), and what a killed writer left is removed by the next writer there
+    (`sole_writer`: the caller is the only one writing beside `final`, so without waiting for it to be quiet)."""
+    parent, name = os.path.split(os.path.abspath(final))
+    os.makedirs(parent, exist_ok=True)
+    for entry in os.listdir(parent):
+        if STAGED.match(entry) and abandoned(os.path.join(parent, entry), quiet_for=0 if sole_writer else 60):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+    tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex}-{name}")
+    os.makedirs(tmp)
+    lock = os.open(tmp, os.O_RDONLY)
     try:
-        os.makedirs(tmp)
+        with suppress(OSError):  # a file system without locks: then nobody can take the folder for abandoned
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield tmp
         if durable:
             fsync_tree(tmp)
-        if os.path.exists(final):
-            old = final + ".old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, final)
+        _put_in_place(tmp, final)
         if durable:
-            fsync_dir(os.path.dirname(os.path.abspath(final)))
+            fsync_dir(parent)
     finally:
+        os.close(lock)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _put_in_place(tmp, final):
+    """Renames the folder `tmp` to `final`; a `final` there is first moved aside, and removed once `tmp` is in
+    its place (or moved back). Another writer's folder put there in between is replaced in turn."""
+    parent, name = os.path.split(os.path.abspath(final))
+    for _ in range(100):
+        old = os.path.join(parent, f".tmp-{uuid.uuid4().hex}-{name}")
+        try:
+            os.rename(final, old)
+        except FileNotFoundError:
+            old = None
+        try:
+            os.rename(tmp, final)
+        except OSError as e:
+            if old:
+                with suppress(OSError):  # another writer's is there now: the older one is left for removal
+                    os.rename(old, final)
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            continue
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+        return
+    raise OSError(errno.EBUSY, f"{final} was replaced by other writers 100 times over")
+
+
+def abandoned(folder, lock=None, quiet_for=60):
+    """Whether the staging folder `folder` was left by a writer that is gone: nobody holds a lock on it (on
+    `lock`, a file of it, where given) and it has not changed for `quiet_for` seconds (a writer that has just made
+    its folder takes the lock next). False where locks cannot be taken: nothing tells a live writer then."""
+    try:
+        if time.time() - os.stat(folder).st_mtime < quiet_for:
+            return False
+        fd = os.open(lock or folder, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def download(url, path, md5, timeout=60):

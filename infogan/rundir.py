@@ -19,12 +19,13 @@ import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import sys
 
 from infogan import InfoGANError
 from infogan.data import neighbours
-from infogan.files import append_line, fsync_dir, fsync_file, write_text
+from infogan.files import abandoned, append_line, fsync_dir, fsync_file, write_text
 
 OWN_NAMES = {
     "config.json",
@@ -41,6 +42,7 @@ OWN_NAMES = {
     ".lock",
 }
 LOCK = ".lock"
+STAGING = re.compile(r"\..+\.new-\d+$")  # a new run being staged: .NAME.new-PID (NewRun)
 
 
 class RunLock:
@@ -184,7 +186,7 @@ class NewRun:
         self.lock = None
         try:
             os.makedirs(parent, exist_ok=True)
-            _remove_abandoned(parent, name)
+            _remove_abandoned(parent)
             os.makedirs(os.path.join(self.staging, "checkpoints"))
         except OSError as e:
             raise InfoGANError(f"cannot create run directory {run_dir}: {e.strerror}") from None
@@ -245,12 +247,16 @@ class NewRun:
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
-def _remove_abandoned(parent, name):
-    """Staging folders of this run directory that no live process holds: left by a kill at start-up."""
-    prefix = f".{name}.new-"
-    for entry in os.listdir(parent):
+def _remove_abandoned(parent):
+    """The staging folders of new runs in `parent` (.NAME.new-PID, of any NAME) that were left by a kill at
+    start-up: a run's own files only, and a lock nobody holds (files.abandoned)."""
+    for entry in filter(STAGING.match, os.listdir(parent)):
         path = os.path.join(parent, entry)
-        if entry.startswith(prefix) and os.path.isdir(path) and not holder(path):
+        try:
+            own = all(name in OWN_NAMES or name.startswith(".tmp-") for name in os.listdir(path))
+        except OSError:  # not a folder, or gone meanwhile
+            continue
+        if own and abandoned(path, lock=os.path.join(path, LOCK)):
             shutil.rmtree(path, ignore_errors=True)
 
 

@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -534,6 +535,84 @@ def test_atomic_writes_leave_nothing_half_written_and_are_readable(tmp_path):
     assert (os.stat(tmp_path / "new.json").st_mode & 0o777) == 0o644
 
 
+def aged(path, seconds=120):
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def test_folders_staged_side_by_side_each_arrive_whole_and_a_killed_writers_is_removed(tmp_path):
+    """Two exports of one run at once (scripts/export.py twice) each fill a folder of their own, and the last to
+    finish is what stays, whole. A staging folder nobody holds (its writer was killed) is removed by the next
+    writer there; one still being filled, or just made (its writer takes its lock next), is not."""
+    from infogan.files import staged_dir
+
+    final = str(tmp_path / "export")
+    first, second = staged_dir(final), staged_dir(final)
+    folders = [first.__enter__(), second.__enter__()]
+    for folder, text in zip(folders, "ab", strict=True):
+        for name in ("generator.json", "encoder.json"):
+            with open(os.path.join(folder, name), "w") as f:
+                f.write(text)
+    second.__exit__(None, None, None)
+    first.__exit__(None, None, None)
+    assert {name: open(os.path.join(final, name)).read() for name in os.listdir(final)} == {
+        "generator.json": "a",
+        "encoder.json": "a",
+    }
+    assert os.listdir(tmp_path) == ["export"]
+
+    killed = tmp_path / f".tmp-{'0' * 32}-export"
+    killed.mkdir()
+    (killed / "generator.json").write_text("half")
+    aged(killed)
+    just_made = tmp_path / f".tmp-{'1' * 32}-export"
+    just_made.mkdir()
+    filling = tmp_path / f".tmp-{'2' * 32}-export"
+    filling.mkdir()
+    aged(filling)
+    users = tmp_path / ".tmp-notes"
+    users.mkdir()
+    aged(users)
+    lock = os.open(filling, os.O_RDONLY)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    with staged_dir(final):
+        pass
+    assert sorted(os.listdir(tmp_path)) == sorted(["export", just_made.name, filling.name, users.name])
+    os.close(lock)
+    with staged_dir(final, sole_writer=True):  # a checkpoint's writer: no other writer can be starting
+        pass
+    assert sorted(os.listdir(tmp_path)) == sorted(["export", users.name])
+
+
+def test_staging_folders_of_runs_killed_at_start_up_are_removed_by_the_next_new_run(tmp_path, monkeypatch):
+    """A kill -9 while a run starts up (its neighbour table takes a minute on full MNIST) leaves its hidden
+    staging folder, whose default name no later run shares: the next new run beside it removes it, and keeps
+    another run's that is starting up (it holds its lock) and anything not a run's."""
+    from infogan.rundir import NewRun
+
+    monkeypatch.chdir(tmp_path)
+
+    def staging(name, *files):
+        path = tmp_path / "outputs" / name
+        (path / "checkpoints").mkdir(parents=True)
+        for file in files:
+            (path / file).write_text("")
+        return aged(path)
+
+    staging(".mnist-20260102-030405.new-4242", "config.json", "neighbours.npy", ".lock")
+    starting = staging(".mnist-20260102-030406.new-4343", "config.json", ".lock")
+    not_locked_yet = staging(".mnist-20260102-030407.new-4444")
+    users = staging(".notes.new-1", "thesis.tex", ".lock")
+    lock = os.open(starting / ".lock", os.O_RDWR)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        NewRun("outputs/mnist-20260102-030408", numbered=True).discard()
+    finally:
+        os.close(lock)
+    assert sorted(os.listdir("outputs")) == sorted([starting.name, not_locked_yet.name, users.name])
+
+
 def test_checkpoints_config_and_log_are_synced_to_the_disk(tiny_mnist, tmp_path, monkeypatch):
     synced = []
     real_fsync = os.fsync
@@ -545,5 +624,5 @@ def test_checkpoints_config_and_log_are_synced_to_the_disk(tiny_mnist, tmp_path,
     )
     for name in ("config.json", "log.jsonl", "d_step.pdparams", "gq_step.pdopt", "state.json", "/checkpoints"):
         assert any(p.endswith(name) for p in synced), name
-    assert any(p.endswith("step_0000002.tmp") for p in synced)  # the folder, before its rename
+    assert any(re.search(r"/\.tmp-[0-9a-f]{32}-step_0000002$", p) for p in synced)  # the folder, before its rename
     assert os.path.realpath(tmp_path) in synced  # the run's own name, once moved into place
