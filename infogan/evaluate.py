@@ -47,10 +47,10 @@ def score(pred, labels, categories):
     }
 
 
-def evaluate_run(run_dir, data_dir=None, device="cpu", quality=True):
+def score_run(run_dir, data_dir=None, device="cpu", quality=True):
     """Scores a run's latest checkpoint on its validation images: each categorical code's accuracy and NMI,
-    and with `quality`, its samples' quality (infogan.quality; this reads the training images too). Writes
-    metrics.json and confusion.png (of the best code) into the run directory; returns the metrics."""
+    and with `quality`, its samples' quality (infogan.quality; this reads the training images too); returns
+    the metrics (save_metrics writes them)."""
     cfg = read_config(run_dir)
     if not data_dir:
         check_data_dir(run_dir, cfg)
@@ -108,6 +108,11 @@ def evaluate_run(run_dir, data_dir=None, device="cpu", quality=True):
         if labelled:
             metrics["sample_quality"] = sample_quality(exe, generate_step, spec, data, value_range, cfg.seed)
     metrics["training"] = training_summary(run_dir)
+    return metrics
+
+
+def save_metrics(run_dir, metrics):
+    """metrics.json and, for labelled images, confusion.png (of the best code) into the run directory."""
     write_text(os.path.join(run_dir, "metrics.json"), json.dumps(metrics, indent=2) + "\n")
     if "confusion" in metrics:
         from infogan.figures import plot_confusion
@@ -119,7 +124,6 @@ def evaluate_run(run_dir, data_dir=None, device="cpu", quality=True):
             os.path.join(run_dir, "confusion.png"),
             title=f"Unsupervised classification by Q's categorical code {metrics['best_code']}",
         )
-    return metrics
 
 
 def training_summary(run_dir, target=0.95, last=200):

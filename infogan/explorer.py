@@ -11,9 +11,11 @@ A query names a value for every code (cat: one per categorical code; cont: one p
 served concurrently (the model serialises its own runs).
 """
 
+import errno
 import io
 import json
 import os
+import socket
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -137,14 +139,24 @@ def describe(model):
 
 
 def serve(model, host="127.0.0.1", port=8000):
-    """A server for the model (port 0: any free port), not yet serving: call serve_forever() on it."""
+    """A server for the model (port 0: any free port), not yet serving: call serve_forever() on it. `host`: an
+    IPv4 or IPv6 address of this machine, or a name of one."""
     handler = type("ModelHandler", (Handler,), {"model": model})
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server_type = type("Server", (ThreadingHTTPServer,), {"address_family": family, "daemon_threads": True})
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        return server_type((host, port), handler)
     except OSError as e:
-        raise InfoGANError(f"cannot listen on {host}:{port}: {e.strerror}; choose another --port") from None
-    server.daemon_threads = True
-    return server
+        if e.errno in (errno.EADDRINUSE, errno.EACCES):  # taken, or below 1024 without root
+            fix = "choose another --port (0 picks a free one)"
+        else:
+            fix = "give --host an address of this machine (127.0.0.1, or 0.0.0.0 for all its networks)"
+        raise InfoGANError(f"cannot listen on {host}:{port}: {e.strerror}; {fix}") from None
+
+
+def url(server):
+    host, port = server.server_address[:2]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def serve_in_background(model, host="127.0.0.1", port=0):

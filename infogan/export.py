@@ -34,6 +34,7 @@ def export_run(run_dir, out_dir=None):
     cfg = read_config(run_dir)
     checkpoint = latest(run_dir)
     note_if_training(run_dir, checkpoint)
+    hint = "" if out_dir else ": pass --out with a folder you can write"
     out_dir = out_dir or os.path.join(run_dir, "export")
     if os.path.exists(out_dir) and not os.path.isfile(os.path.join(out_dir, "latent.json")):
         if not os.path.isdir(out_dir) or os.listdir(out_dir):
@@ -78,5 +79,5 @@ def export_run(run_dir, out_dir=None):
                 with open(os.path.join(tmp, "latent.json"), "w") as f:
                     json.dump(description, f, indent=2)
         except OSError as e:
-            raise write_error(out_dir, e) from None
+            raise InfoGANError(f"{write_error(out_dir, e)}{hint}") from None
     return out_dir

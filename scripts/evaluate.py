@@ -10,9 +10,11 @@ from infogan import cli
 
 
 def main(args):
-    from infogan.evaluate import evaluate_run, table
+    from infogan.evaluate import save_metrics, score_run, table
 
-    print(table(evaluate_run(args.run_dir, args.data_dir, args.device, quality=not args.accuracy_only)))
+    metrics = score_run(args.run_dir, args.data_dir, args.device, quality=not args.accuracy_only)
+    print(table(metrics), flush=True)  # before the files: a run folder that cannot be written still shows them
+    save_metrics(args.run_dir, metrics)
 
 
 if __name__ == "__main__":

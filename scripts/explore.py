@@ -7,14 +7,13 @@ from infogan import InfoGANError, cli
 
 def main(args):
     import infogan
-    from infogan.explorer import serve
+    from infogan.explorer import serve, url
 
     if not 0 <= args.port <= 65535:
         raise InfoGANError(f"--port must be a whole number from 0 to 65535, not {args.port}")
     model = infogan.load(args.path)
     server = serve(model, args.host, args.port)
-    host, port = server.server_address[:2]
-    print(f"serving {args.path} at http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    print(f"serving {args.path} at {url(server)} (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -27,5 +26,7 @@ if __name__ == "__main__":
     parser = cli.Parser(__doc__)
     parser.add_argument("path", help="a run directory written by scripts/train.py, or a folder of scripts/export.py")
     parser.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
-    parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only); 0.0.0.0 or :: for all its networks"
+    )
     cli.run(main, parser.parse_args())

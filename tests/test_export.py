@@ -5,6 +5,8 @@ import fnmatch
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -176,6 +178,42 @@ def test_the_explorer_answers_bad_requests_with_400_and_serves_tabs_at_once(tiny
         assert [status for status, _ in results] == [200] * 8 and all(body[:4] == b"\x89PNG" for _, body in results)
     finally:
         server.shutdown()
+
+
+def test_explore_serves_until_ctrl_c_and_refuses_a_taken_port_or_a_host_not_of_this_machine(tiny_run):
+    with socket.socket(socket.AF_INET6) as probe:
+        try:
+            probe.bind(("::1", 0))
+            host = "::1"
+        except OSError:  # a machine without IPv6
+            host = "127.0.0.1"
+    cmd = [sys.executable, os.path.join(ROOT, "scripts", "explore.py"), tiny_run, "--port", "0", "--host", host]
+    serving = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        line = serving.stdout.readline()
+        assert line.startswith(f"serving {tiny_run} at http://"), (line, serving.stderr.read())
+        url = line.split(" at ")[1].split()[0]
+        status, body = get(url + "api/spec")
+        assert status == 200 and json.loads(body)["continuous"] == 2
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            one_error_line(
+                script("explore.py", tiny_run, "--port", str(port)),
+                f"cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port",
+            )
+        one_error_line(
+            script("explore.py", tiny_run, "--host", "192.0.2.1"),  # TEST-NET-1: an address of no machine here
+            "cannot listen on 192.0.2.1:8000: Cannot assign requested address; give --host an address of this machine",
+        )
+    finally:
+        serving.send_signal(signal.SIGINT)
+        out, err = serving.communicate(timeout=60)
+    assert serving.returncode == 0 and out.endswith("stopped\n"), (serving.returncode, out, err)
 
 
 def test_a_wheel_ships_every_file_the_package_reads():

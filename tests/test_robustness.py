@@ -10,6 +10,7 @@ import json
 import os
 import random
 import re
+import runpy
 import shutil
 import signal
 import subprocess
@@ -421,9 +422,8 @@ def test_a_full_disk_while_logging_keeps_the_log_whole(tiny_mnist, tmp_path, mon
 
 
 def test_a_full_disk_on_resume_keeps_config_json_and_for_metrics_and_samples_is_one_line(
-    tiny_run, tmp_path, monkeypatch
+    tiny_run, tmp_path, monkeypatch, capsys
 ):
-    from infogan.evaluate import evaluate_run
     from infogan.grids import sample_run
 
     run_dir = copy_run(tiny_run, tmp_path / "run")
@@ -433,15 +433,43 @@ def test_a_full_disk_on_resume_keeps_config_json_and_for_metrics_and_samples_is_
         with pytest.raises(InfoGANError, match="cannot write .*config.json: No space left on device"):
             resume_run(run_dir, resumed_config(run_dir, {"iterations": 6}))
     assert open(os.path.join(run_dir, "config.json")).read() == config
-    with monkeypatch.context() as m:
+    evaluate = runpy.run_path(os.path.join(ROOT, "scripts", "evaluate.py"))["main"]
+    flags = argparse.Namespace(run_dir=run_dir, data_dir=None, device="cpu", accuracy_only=True)  # the judge: no write
+    capsys.readouterr()
+    with monkeypatch.context() as m, pytest.raises(SystemExit) as stop:
         DiskFull(m, "metrics.json")
-        with pytest.raises(InfoGANError, match="cannot write .*metrics.json: No space left on device"):
-            evaluate_run(run_dir, quality=False)  # the samples' judge, slow on a CPU, adds no other write
+        cli.run(evaluate, flags)
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2 and "accuracy" in out, out  # what was measured is shown, then why it was not saved
+    assert err.strip().splitlines()[-1].startswith("error: cannot write") and "metrics.json: No space left" in err
     with monkeypatch.context() as m:
         DiskFull(m, ".png", allowed=50)
         with pytest.raises(InfoGANError, match="cannot write .*png: No space left on device"):
             sample_run(run_dir)
     assert not leftovers(run_dir) and not os.path.exists(os.path.join(run_dir, "metrics.json"))
+
+
+def test_a_run_that_cannot_be_written_is_sampled_and_exported_with_out(tiny_run, tmp_path, monkeypatch):
+    """Another user's run (or a read-only mount): the refusal says how to draw and export it all the same."""
+    from infogan.export import export_run
+    from infogan.grids import sample_run
+
+    run_dir = copy_run(tiny_run, tmp_path / "run")
+    real_makedirs = os.makedirs
+
+    def read_only(path, *args, **kwargs):
+        if str(path).startswith(run_dir) and not os.path.isdir(path):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real_makedirs(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", read_only)
+    with pytest.raises(InfoGANError, match="cannot create .*samples: Read-only file system: pass --out with a folder"):
+        sample_run(run_dir)
+    with pytest.raises(InfoGANError, match="cannot write .*export: Read-only file system: pass --out with a folder"):
+        export_run(run_dir)
+    assert len(sample_run(run_dir, str(tmp_path / "grids"))) == len(os.listdir(tmp_path / "grids"))
+    assert "latent.json" in os.listdir(export_run(run_dir, str(tmp_path / "export")))
+    assert sorted(os.listdir(run_dir)) == sorted(os.listdir(tiny_run))
 
 
 def test_start_up_mistakes_write_nothing_in_process(tiny_mnist, tmp_path):
