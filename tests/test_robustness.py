@@ -208,6 +208,22 @@ def test_a_run_directory_taken_while_a_run_starts_up_is_kept(tiny_mnist, tiny_ru
     assert sorted(os.listdir("outputs")) == [f"mnist-20260102-030405{s}" for s in ("", "-2", "-3")]
 
 
+def test_a_run_directory_that_is_a_link_trains_where_it_points(tiny_mnist, tiny_run, tmp_path):
+    """A --run-dir linked to a folder on another disk (a cluster's scratch): the run is written there, the link
+    kept, whether the folder is empty or holds a run that --overwrite replaces."""
+    flags = {"data_dir": tiny_mnist, "iterations": 1, "batch_size": 8}
+    scratch = tmp_path / "scratch"
+    (scratch / "empty").mkdir(parents=True)
+    os.symlink(scratch / "empty", tmp_path / "run")
+    assert new_run(TrainConfig.from_flags(flags), str(tmp_path / "run")) == str(scratch / "empty")
+    assert os.path.islink(tmp_path / "run") and len(log_records(str(tmp_path / "run"))) == 1
+    copy_run(tiny_run, scratch / "old")
+    os.symlink(scratch / "old", tmp_path / "old")
+    new_run(TrainConfig.from_flags(dict(flags, seed=5)), str(tmp_path / "old"), overwrite=True)
+    assert os.path.islink(tmp_path / "old") and json.load(open(scratch / "old" / "config.json"))["seed"] == 5
+    assert sorted(os.listdir(tmp_path)) == ["old", "run", "scratch"] and sorted(os.listdir(scratch)) == ["empty", "old"]
+
+
 def test_a_file_system_without_locks_trains_and_resumes_with_a_warning(tiny_mnist, tmp_path, monkeypatch, capsys):
     """flock fails with ENOLCK on an NFS mount without its lock service: training goes on, and says that
     nothing then stops a second trainer."""
