@@ -140,7 +140,9 @@ def staged_dir(final, durable=False, sole_writer=False):
     that name is removed only after), else it is removed with whatever it holds. Each call fills a hidden folder
     of its own (.tmp-ID-NAME), locked while it is filled: writers of one `final` side by side never touch each
     other's (the last to finish wins, whole), and what a killed writer left is removed by the next writer there
-    (`sole_writer`: the caller is the only one writing beside `final`, so without waiting for it to be quiet)."""
+    (`sole_writer`: the caller is the only one writing beside `final`, so without waiting for it to be quiet).
+    A `final` that is a link is followed: its folder is replaced, the link kept."""
+    final = os.path.realpath(final) if os.path.islink(final) else final
     parent, name = os.path.split(os.path.abspath(final))
     os.makedirs(parent, exist_ok=True)
     for entry in os.listdir(parent):

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import paddle
@@ -627,6 +628,11 @@ def test_folders_staged_side_by_side_each_arrive_whole_and_a_killed_writers_is_r
     with staged_dir(final, sole_writer=True):  # a checkpoint's writer: no other writer can be starting
         pass
     assert sorted(os.listdir(tmp_path)) == sorted(["export", users.name])
+
+    os.symlink(final, tmp_path / "link")  # --out LINK: the folder it names is replaced, the link kept
+    with staged_dir(str(tmp_path / "link")) as folder:
+        (Path(folder) / "latent.json").write_text("{}")
+    assert os.path.islink(tmp_path / "link") and os.listdir(final) == ["latent.json"]
 
 
 def test_staging_folders_of_runs_killed_at_start_up_are_removed_by_the_next_new_run(tmp_path, monkeypatch):
