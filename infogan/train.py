@@ -176,16 +176,27 @@ class TrainingStep:
 
 
 class StopSignals:
-    """Within the block, SIGINT and SIGTERM only set `received`: the loop finishes its step, saves, stops."""
+    """Within the block, SIGINT, SIGTERM and SIGHUP only set `received`: the loop finishes its step, saves, stops.
+    SIGHUP is a terminal that closed (an ssh connection that dropped): what went to it goes to /dev/null from
+    then on, as writing to it would fail the run. Under nohup (SIGHUP ignored) the run trains on."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def __enter__(self):
         self.received = None
+        self.terminal = [fd for fd in (1, 2) if os.isatty(fd)]  # a hung-up terminal no longer says it is one
+        self.nohup = signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
         self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
+        if signum == signal.SIGHUP:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for fd in self.terminal:
+                os.dup2(devnull, fd)
+            os.close(devnull)
+            if self.nohup:
+                return
         self.received = signum
 
     def __exit__(self, *exc):
@@ -207,7 +218,7 @@ class StopSignals:
 
 
 class Interrupted(InfoGANError):
-    """A stop by SIGINT or SIGTERM, told with what it left behind."""
+    """A stop by SIGINT, SIGTERM or SIGHUP, told with what it left behind."""
 
     def __init__(self, signum, what):
         self.exit_code = 128 + signum

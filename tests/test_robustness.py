@@ -11,10 +11,12 @@ import os
 import random
 import re
 import runpy
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -70,6 +72,43 @@ def test_signal_saves_and_resume_finishes(tiny_mnist, tmp_path, signum):
     resumed = script("train.py", "--resume", run_dir, "--iterations", str(step + 2))
     assert resumed.returncode == 0, resumed.stderr
     assert [r["step"] for r in log_records(run_dir)] == list(range(1, step + 3))
+
+
+@pytest.mark.parametrize("nohup", [False, True])
+def test_a_terminal_that_hangs_up_stops_the_run_as_ctrl_c_does_unless_under_nohup(tiny_mnist, tmp_path, nohup):
+    """An ssh connection that drops hangs up the run's terminal: the kernel sends SIGHUP, whose default action
+    ends the run at once, losing every step since the last checkpoint (all of them before the first). The run
+    saves and stops instead, as on Ctrl-C; under nohup it trains on."""
+    run_dir = str(tmp_path / "run")
+    master, terminal = os.openpty()
+
+    def logged_in():  # a session whose controlling terminal is `terminal`, as sshd gives a login shell
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN if nohup else signal.SIG_DFL)
+
+    cmd = [sys.executable, os.path.join(ROOT, "scripts", "train.py"), "--data-dir", tiny_mnist, *TINY]
+    cmd += ["--iterations", "10000", "--checkpoint-every", "10000", "--run-dir", run_dir]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=terminal, stdout=terminal, stderr=terminal, preexec_fn=logged_in)
+    os.close(terminal)
+    log = os.path.join(run_dir, "log.jsonl")
+    deadline = time.time() + 120
+    while not (os.path.exists(log) and os.path.getsize(log)) and time.time() < deadline:
+        if select.select([master], [], [], 0.05)[0]:
+            os.read(master, 1 << 16)  # what the run shows on its terminal, read as the terminal would
+    os.close(master)
+    if nohup:
+        steps = len(log_records(run_dir))
+        time.sleep(3)
+        assert proc.poll() is None and len(log_records(run_dir)) > steps  # training on
+        proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    assert proc.returncode == 128 + (signal.SIGINT if nohup else signal.SIGHUP)
+    step = len(log_records(run_dir))
+    assert os.listdir(os.path.join(run_dir, "checkpoints")) == [f"step_{step:07d}"]
+    resumed = script("train.py", "--resume", run_dir, "--iterations", str(step + 1))
+    assert resumed.returncode == 0, resumed.stderr
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
