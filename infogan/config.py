@@ -127,7 +127,7 @@ class TrainConfig:
     val_size: int | None = setting(
         None,
         "images held out of the training images for validation where the data has no test split "
-        "(default: 5,000 of MNIST's, 1,000 of SVHN's or a folder's)",
+        "(default: 5,000 of MNIST's, 1,000 of SVHN's or a folder's, or a tenth where that is fewer)",
     )
     # model
     preset: str | None = setting(None, "settings of an experiment, under the flags given", choices=tuple(PRESETS))

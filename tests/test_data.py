@@ -15,7 +15,7 @@ from conftest import idx_bytes, write_file, write_idx_dir
 
 from infogan import InfoGANError
 from infogan.data import mnist, neighbours
-from infogan.data.dataset import batch_indices, batches, held_out, stratified_held_out, to_input
+from infogan.data.dataset import batch_indices, batches, held_out, holding_out, stratified_held_out, to_input
 from infogan.files import download
 
 
@@ -111,7 +111,9 @@ def test_a_train_only_folder_holds_out_a_fixed_validation_split(tmp_path):
 
 def test_val_size_sizes_only_a_split_held_out_of_training_images(tmp_path, offline):
     train_only = mnist.load("mnist", write_idx_dir(str(tmp_path / "train_only"), n_train=5010, n_test=0))
-    assert len(train_only.val_images) == mnist.VAL_SIZE == 5000 and train_only.val_size_used  # the data's own
+    assert len(train_only.val_images) == 501 and train_only.val_size_used  # a tenth: fewer than the data's own
+    full = holding_out(np.zeros((60000, 1, 1, 1), np.uint8), None, None, "full MNIST", "the training split", 5000)
+    assert len(full.val_images) == mnist.VAL_SIZE == 5000 and full.validation == "5000 of the training split, held out"
     with_test = mnist.load("mnist", write_idx_dir(str(tmp_path / "with_test"), n_train=30, n_test=10), val_size=7)
     assert len(with_test.val_images) == 10 and not with_test.val_size_used  # the test split, whatever is asked
     assert not mnist.load("mnist", val_size=7).val_size_used  # the offline sample's fixed 500

@@ -37,19 +37,19 @@ class Dataset:
 def held_out(n, size, what):
     """(train, validation) index arrays, sorted: `size` of n images chosen by a fixed seed."""
     if size >= n:
-        raise InfoGANError(
-            f"--val-size {size} leaves nothing to train on ({what}: {n} images in all); pass a smaller --val-size, "
-            f"such as {max(1, n // 10)}"
-        )
+        fix = f"pass a smaller --val-size, such as {max(1, n // 10)}" if n > 1 else "give at least two images"
+        raise InfoGANError(f"--val-size {size} leaves nothing to train on ({what}: {n} images in all); {fix}")
     order = np.random.default_rng(HELD_OUT_SEED).permutation(n)
     return np.sort(order[size:]), np.sort(order[:size])
 
 
 def holding_out(images, labels, size, source, part, default_size):
     """A Dataset of `images` (and `labels`, or None) whose validation split is `size` of them (--val-size;
-    None: `default_size`, the data's own), chosen by the fixed seed; `part` names what they were held out of."""
-    what = "the size given" if size is not None else "the default for this data"
-    size = default_size if size is None else size
+    None: `default_size`, the data's own, or a tenth of them where that is fewer), chosen by the fixed seed;
+    `part` names what they were held out of."""
+    what = "the size given"
+    if size is None:  # the data's own, but at most a tenth: a small folder of one's own keeps most to train on
+        size, what = max(1, min(default_size, len(images) // 10)), "the default for this data"
     train, val = held_out(len(images), size, what)
     labelled = labels is not None
     return Dataset(
