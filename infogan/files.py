@@ -142,8 +142,9 @@ def staged_dir(final, durable=False, sole_writer=False):
     other's (the last to finish wins, whole), and what a killed writer left is removed by the next writer there
     (`sole_writer`: the caller is the only one writing beside `final`, so without waiting for it to be quiet).
     A `final` that is a link is followed: its folder is replaced, the link kept."""
+    final = os.path.abspath(final)
     final = os.path.realpath(final) if os.path.islink(final) else final
-    parent, name = os.path.split(os.path.abspath(final))
+    parent, name = os.path.split(final)
     os.makedirs(parent, exist_ok=True)
     for entry in os.listdir(parent):
         if STAGED.match(entry) and abandoned(os.path.join(parent, entry), quiet_for=0 if sole_writer else 60):

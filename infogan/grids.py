@@ -110,11 +110,6 @@ def sample_run(run_dir, out_dir=None, steps=9, span=2.0, seed=0, device="cpu"):
     if not 0 < span <= 100:
         raise InfoGANError(f"--range must be a number above 0 (the traversal goes from -range to range), not {span}")
     cfg = read_config(run_dir)
-    folder = out_dir or os.path.join(run_dir, "samples")
-    try:
-        make_dirs(folder)
-    except InfoGANError as e:  # someone else's run, read-only to this user
-        raise InfoGANError(f"{e}{'' if out_dir else ': pass --out with a folder you can write'}") from None
     # Paddle's import takes seconds: only once the arguments and the run directory have passed.
     from infogan.checkpoints import latest, load_inference_state
     from infogan.device import executor
@@ -131,4 +126,9 @@ def sample_run(run_dir, out_dir=None, steps=9, span=2.0, seed=0, device="cpu"):
     exe.run(startup)
     load_inference_state(checkpoint, generate_step.program)
     value_range = NetSpec.from_config(cfg, spec).value_range
+    folder = out_dir or os.path.join(run_dir, "samples")
+    try:
+        make_dirs(folder)
+    except InfoGANError as e:  # someone else's run, read-only to this user
+        raise InfoGANError(f"{e}{'' if out_dir else ': pass --out with a folder you can write'}") from None
     return write_grids(exe, generate_step, spec, value_range, folder, "", steps, span, seed)

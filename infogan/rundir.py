@@ -181,7 +181,9 @@ class NewRun:
     def __init__(self, run_dir, numbered=False):
         # A --run-dir that is a symbolic link (to a folder on a scratch disk): the run goes where it points, and is
         # staged there, as a rename cannot cross file systems and would replace the link itself.
-        self.final = os.path.realpath(run_dir) if os.path.islink(run_dir) else os.path.normpath(run_dir)
+        self.final = os.path.normpath(run_dir)
+        if os.path.islink(self.final):
+            self.final = os.path.realpath(self.final)
         self.numbered = numbered
         parent, name = os.path.split(os.path.abspath(self.final))
         self.staging = os.path.join(parent, f".{name}.new-{os.getpid()}")
