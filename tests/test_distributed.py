@@ -171,13 +171,14 @@ def test_a_dying_rank_or_ctrl_c_stops_every_rank(tiny_mnist, tmp_path, how):
             os.kill(rank_pids(launcher.pid)[1], signal.SIGKILL)
         else:
             launcher.send_signal(signal.SIGINT)
-        out, _ = launcher.communicate(timeout=120)
+        launcher.communicate(timeout=120)
     finally:
         launcher.kill()
     assert launcher.returncode != 0
     assert not rank_pids(launcher.pid)  # no rank left behind
-    if how == "a rank dies":
-        assert "error: rank 0 lost the other ranks" in out and "Traceback" not in out, out[-2000:]
+    if how == "a rank dies":  # rank 0's own log: the launcher's copy of it may be taken before its last line
+        survivor = open(tmp_path / "log" / "workerlog.0").read()
+        assert "error: rank 0 lost the other ranks" in survivor and "Traceback" not in survivor, survivor[-2000:]
     else:
         errors = [open(tmp_path / "log" / f"workerlog.{r}").read().strip().splitlines()[-1] for r in (0, 1)]
         assert errors[0] == errors[1] and "checkpoint and logs saved" in errors[0], errors  # the same step, both
