@@ -111,8 +111,12 @@ def score_run(run_dir, data_dir=None, device="cpu", quality=True):
     return metrics
 
 
-def save_metrics(run_dir, metrics):
-    """metrics.json and, for labelled images, confusion.png (of the best code) into the run directory."""
+def save_metrics(run_dir, metrics, identity):
+    """metrics.json and, for labelled images, confusion.png (of the best code) into the run directory, if it
+    is the folder that was scored (`identity`: files.folder_identity before score_run)."""
+    from infogan.rundir import check_unreplaced
+
+    check_unreplaced(run_dir, identity, "it was evaluated")
     write_text(os.path.join(run_dir, "metrics.json"), json.dumps(metrics, indent=2) + "\n")
     if "confusion" in metrics:
         from infogan.figures import plot_confusion

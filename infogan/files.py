@@ -47,6 +47,16 @@ def atomic_path(path, durable=False):
             os.remove(tmp)
 
 
+def folder_identity(folder):
+    """(device, inode) of `folder`, or None where there is none: a folder replaced or moved away since shows
+    another identity at its path."""
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 def cache_dir(name):
     """This project's cache folder NAME: under $XDG_CACHE_HOME/infogan, or ~/.cache/infogan without it."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

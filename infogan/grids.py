@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from infogan.figures import save_grid
-from infogan.files import make_dirs
+from infogan.files import folder_identity, make_dirs
 
 ROWS = 10  # rows of different noise in a grid
 MAX_ROW_VALUES = 20  # a continuous grid's rows are the first code's values when it has at most this many
@@ -110,13 +110,14 @@ def sample_run(run_dir, out_dir=None, steps=9, span=2.0, seed=0, device="cpu"):
     if not 0 < span <= 100:
         raise InfoGANError(f"--range must be a number above 0 (the traversal goes from -range to range), not {span}")
     cfg = read_config(run_dir)
+    drawn = folder_identity(run_dir)
     # Paddle's import takes seconds: only once the arguments and the run directory have passed.
     from infogan.checkpoints import latest, load_inference_state
     from infogan.device import executor
     from infogan.latent import LatentSpec
     from infogan.nets import NetSpec
     from infogan.programs import build_inference
-    from infogan.rundir import note_if_training
+    from infogan.rundir import check_unreplaced, note_if_training
 
     checkpoint = latest(run_dir)
     note_if_training(run_dir, checkpoint)
@@ -126,6 +127,8 @@ def sample_run(run_dir, out_dir=None, steps=9, span=2.0, seed=0, device="cpu"):
     exe.run(startup)
     load_inference_state(checkpoint, generate_step.program)
     value_range = NetSpec.from_config(cfg, spec).value_range
+    if not out_dir:
+        check_unreplaced(run_dir, drawn, "its grids were drawn")
     folder = out_dir or os.path.join(run_dir, "samples")
     try:
         make_dirs(folder)

@@ -25,7 +25,7 @@ import sys
 
 from infogan import InfoGANError
 from infogan.data import neighbours
-from infogan.files import abandoned, append_line, fsync_dir, fsync_file, write_text
+from infogan.files import abandoned, append_line, folder_identity, fsync_dir, fsync_file, write_text
 
 OWN_NAMES = {
     "config.json",
@@ -100,6 +100,17 @@ def holder(run_dir):
         return None
     finally:
         os.close(fd)
+
+
+def check_unreplaced(run_dir, identity, what):
+    """Refuses to write into `run_dir` where another folder stands at its path than when `what` began
+    (`identity`: files.folder_identity then): an --overwrite or a move meanwhile, whose new run must not get
+    results of the old one."""
+    if folder_identity(run_dir) != identity:
+        raise InfoGANError(
+            f"{run_dir} was replaced or moved while {what} (by --overwrite?): nothing was written there; "
+            "run the command again"
+        )
 
 
 def note_if_training(run_dir, checkpoint):

@@ -20,7 +20,7 @@ from infogan import InfoGANError, checkpoints
 from infogan.data.neighbours import run_table
 from infogan.device import stop_signal
 from infogan.distributed import ALONE, broadcast_parameters, check_batch, connect, world
-from infogan.files import write_text
+from infogan.files import folder_identity, write_text
 from infogan.latent import LatentSpec
 from infogan.objective import clustering_views, li_to_g, real_weight, sample_views
 from infogan.rundir import Log, NewRun, RunLock, check_new_run_dir
@@ -298,7 +298,7 @@ class Trainer:
 
         cfg, main = self.cfg, self.world.main
         self.run_dir = run_dir
-        self.run_dir_identity = _identity(run_dir) if main else None  # other ranks write nothing there
+        self.run_dir_identity = folder_identity(run_dir) if main else None  # other ranks write nothing there
         self.log = Log(run_dir)
         start = start_from or 0
         total = cfg.total_iterations(len(self.data.train_images))
@@ -363,11 +363,7 @@ class Trainer:
     def _check_run_dir(self, step):
         """A run directory moved or deleted while training stops the run: writing on would start a second,
         partial run (no config.json) at the old path."""
-        try:
-            same = _identity(self.run_dir) == self.run_dir_identity
-        except OSError:
-            same = False
-        if not same:
+        if folder_identity(self.run_dir) != self.run_dir_identity:
             raise InfoGANError(
                 f"{self.run_dir} was moved or deleted while training: stopped at step {step}, writing nothing more "
                 "(a moved run continues from its last checkpoint with --resume ITS_NEW_PATH)"
@@ -468,11 +464,6 @@ class Trainer:
     @staticmethod
     def _due(step, every, total):
         return (step + 1) % every == 0 or step + 1 == total
-
-
-def _identity(folder):
-    info = os.stat(folder)
-    return info.st_dev, info.st_ino
 
 
 def _progress(start, total, disable=False):

@@ -11,10 +11,12 @@ from infogan import cli
 
 def main(args):
     from infogan.evaluate import save_metrics, score_run, table
+    from infogan.files import folder_identity
 
+    scored = folder_identity(args.run_dir)
     metrics = score_run(args.run_dir, args.data_dir, args.device, quality=not args.accuracy_only)
     print(table(metrics), flush=True)  # before the files: a run folder that cannot be written still shows them
-    save_metrics(args.run_dir, metrics)
+    save_metrics(args.run_dir, metrics, scored)
 
 
 if __name__ == "__main__":

@@ -531,6 +531,34 @@ def test_a_run_that_cannot_be_written_is_sampled_and_exported_with_out(tiny_run,
     assert sorted(os.listdir(run_dir)) == sorted(os.listdir(tiny_run))
 
 
+def test_results_of_a_run_replaced_meanwhile_never_land_in_the_new_one(tiny_mnist, tiny_run, tmp_path, monkeypatch):
+    """evaluate.py and sample.py take minutes; an --overwrite of the run meanwhile puts a new run at its path,
+    which must not get the old run's metrics or grids (metrics.json then mixed the old checkpoint's accuracy
+    with the new run's log)."""
+    from infogan import checkpoints as checkpoints_module
+    from infogan.evaluate import save_metrics, score_run
+    from infogan.files import folder_identity
+    from infogan.grids import sample_run
+
+    run_dir = copy_run(tiny_run, tmp_path / "run")
+
+    def overwrite():
+        flags = {"data_dir": tiny_mnist, "iterations": 1, "batch_size": 8, "seed": 7}
+        new_run(TrainConfig.from_flags(flags), run_dir, overwrite=True)
+
+    scored = folder_identity(run_dir)
+    metrics = score_run(run_dir, quality=False)
+    overwrite()
+    with pytest.raises(InfoGANError, match="was replaced or moved while it was evaluated .*nothing was written"):
+        save_metrics(run_dir, metrics, scored)
+    loading = checkpoints_module.load_inference_state
+    monkeypatch.setattr(checkpoints_module, "load_inference_state", lambda *a: (loading(*a), overwrite()))
+    with pytest.raises(InfoGANError, match="was replaced or moved while its grids were drawn"):
+        sample_run(run_dir)
+    assert json.load(open(os.path.join(run_dir, "config.json")))["seed"] == 7
+    assert not {"metrics.json", "confusion.png", "samples"} & set(os.listdir(run_dir))
+
+
 def test_start_up_mistakes_write_nothing_in_process(tiny_mnist, tmp_path):
     empty = tmp_path / "empty_data"
     empty.mkdir()
