@@ -14,7 +14,7 @@ import json
 import os
 
 from infogan import InfoGANError
-from infogan.files import staged_dir, write_error
+from infogan.files import folder_identity, staged_dir, write_error
 
 FORMAT = "infogan-export-1"
 
@@ -29,12 +29,14 @@ def export_run(run_dir, out_dir=None):
     from infogan.latent import LatentSpec
     from infogan.nets import Compute, NetSpec
     from infogan.programs import build_inference
-    from infogan.rundir import note_if_training
+    from infogan.rundir import check_unreplaced, note_if_training
 
     cfg = read_config(run_dir)
+    exported = folder_identity(run_dir)
     checkpoint = latest(run_dir)
     note_if_training(run_dir, checkpoint)
-    hint = "" if out_dir else ": pass --out with a folder you can write"
+    given_out = bool(out_dir)
+    hint = "" if given_out else ": pass --out with a folder you can write"
     out_dir = out_dir or os.path.join(run_dir, "export")
     if os.path.exists(out_dir) and not os.path.isfile(os.path.join(out_dir, "latent.json")):
         if not os.path.isdir(out_dir) or os.listdir(out_dir):
@@ -78,6 +80,8 @@ def export_run(run_dir, out_dir=None):
                 )
                 with open(os.path.join(tmp, "latent.json"), "w") as f:
                     json.dump(description, f, indent=2)
+                if not given_out:
+                    check_unreplaced(run_dir, exported, "it was exported")
         except OSError as e:
             raise InfoGANError(f"{write_error(out_dir, e)}{hint}") from None
     return out_dir

@@ -533,10 +533,11 @@ def test_a_run_that_cannot_be_written_is_sampled_and_exported_with_out(tiny_run,
 
 def test_results_of_a_run_replaced_meanwhile_never_land_in_the_new_one(tiny_mnist, tiny_run, tmp_path, monkeypatch):
     """evaluate.py and sample.py take minutes; an --overwrite of the run meanwhile puts a new run at its path,
-    which must not get the old run's metrics or grids (metrics.json then mixed the old checkpoint's accuracy
+    which must not get the old run's metrics, grids or export (metrics.json then mixed the old checkpoint's accuracy
     with the new run's log)."""
     from infogan import checkpoints as checkpoints_module
     from infogan.evaluate import save_metrics, score_run
+    from infogan.export import export_run
     from infogan.files import folder_identity
     from infogan.grids import sample_run
 
@@ -555,8 +556,10 @@ def test_results_of_a_run_replaced_meanwhile_never_land_in_the_new_one(tiny_mnis
     monkeypatch.setattr(checkpoints_module, "load_inference_state", lambda *a: (loading(*a), overwrite()))
     with pytest.raises(InfoGANError, match="was replaced or moved while its grids were drawn"):
         sample_run(run_dir)
+    with pytest.raises(InfoGANError, match="was replaced or moved while it was exported"):
+        export_run(run_dir)
     assert json.load(open(os.path.join(run_dir, "config.json")))["seed"] == 7
-    assert not {"metrics.json", "confusion.png", "samples"} & set(os.listdir(run_dir))
+    assert not {"metrics.json", "confusion.png", "samples", "export"} & set(os.listdir(run_dir))
 
 
 def test_start_up_mistakes_write_nothing_in_process(tiny_mnist, tmp_path):
