@@ -29,14 +29,14 @@ def export_run(run_dir, out_dir=None):
     from infogan.latent import LatentSpec
     from infogan.nets import Compute, NetSpec
     from infogan.programs import build_inference
-    from infogan.rundir import check_unreplaced, note_if_training
+    from infogan.rundir import OUT_HINT, check_unreplaced, note_if_training
 
     cfg = read_config(run_dir)
     exported = folder_identity(run_dir)
     checkpoint = latest(run_dir)
     note_if_training(run_dir, checkpoint)
     given_out = bool(out_dir)
-    hint = "" if given_out else ": pass --out with a folder you can write"
+    hint = "" if given_out else OUT_HINT
     out_dir = out_dir or os.path.join(run_dir, "export")
     if os.path.exists(out_dir) and not os.path.isfile(os.path.join(out_dir, "latent.json")):
         if not os.path.isdir(out_dir) or os.listdir(out_dir):

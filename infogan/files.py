@@ -57,6 +57,12 @@ def folder_identity(folder):
     return info.st_dev, info.st_ino
 
 
+def followed(path):
+    """`path`, or where it is a link (to a folder on a scratch disk), the path it names: a rename there would
+    replace the link itself, and cannot cross to the other file system."""
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
 def cache_dir(name):
     """This project's cache folder NAME: under $XDG_CACHE_HOME/infogan, or ~/.cache/infogan without it."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -152,8 +158,7 @@ def staged_dir(final, durable=False, sole_writer=False):
     other's (the last to finish wins, whole), and what a killed writer left is removed by the next writer there
     (`sole_writer`: the caller is the only one writing beside `final`, so without waiting for it to be quiet).
     A `final` that is a link is followed: its folder is replaced, the link kept."""
-    final = os.path.abspath(final)
-    final = os.path.realpath(final) if os.path.islink(final) else final
+    final = followed(os.path.abspath(final))
     parent, name = os.path.split(final)
     os.makedirs(parent, exist_ok=True)
     for entry in os.listdir(parent):

@@ -117,7 +117,7 @@ def sample_run(run_dir, out_dir=None, steps=9, span=2.0, seed=0, device="cpu"):
     from infogan.latent import LatentSpec
     from infogan.nets import NetSpec
     from infogan.programs import build_inference
-    from infogan.rundir import check_unreplaced, note_if_training
+    from infogan.rundir import OUT_HINT, check_unreplaced, note_if_training
 
     checkpoint = latest(run_dir)
     note_if_training(run_dir, checkpoint)
@@ -133,5 +133,5 @@ def sample_run(run_dir, out_dir=None, steps=9, span=2.0, seed=0, device="cpu"):
     try:
         make_dirs(folder)
     except InfoGANError as e:  # someone else's run, read-only to this user
-        raise InfoGANError(f"{e}{'' if out_dir else ': pass --out with a folder you can write'}") from None
+        raise InfoGANError(f"{e}{'' if out_dir else OUT_HINT}") from None
     return write_grids(exe, generate_step, spec, value_range, folder, "", steps, span, seed)

@@ -25,7 +25,7 @@ import sys
 
 from infogan import InfoGANError
 from infogan.data import neighbours
-from infogan.files import abandoned, append_line, folder_identity, fsync_dir, fsync_file, write_text
+from infogan.files import abandoned, append_line, folder_identity, followed, fsync_dir, fsync_file, write_text
 
 OWN_NAMES = {
     "config.json",
@@ -100,6 +100,9 @@ def holder(run_dir):
         return None
     finally:
         os.close(fd)
+
+
+OUT_HINT = ": pass --out with a folder you can write"  # sample.py and export.py on a run this user cannot write
 
 
 def check_unreplaced(run_dir, identity, what):
@@ -190,11 +193,7 @@ class NewRun:
     (runs started in the same second)."""
 
     def __init__(self, run_dir, numbered=False):
-        # A --run-dir that is a symbolic link (to a folder on a scratch disk): the run goes where it points, and is
-        # staged there, as a rename cannot cross file systems and would replace the link itself.
-        self.final = os.path.normpath(run_dir)
-        if os.path.islink(self.final):
-            self.final = os.path.realpath(self.final)
+        self.final = followed(os.path.normpath(run_dir))  # a link: the run is staged and put where it points
         self.numbered = numbered
         parent, name = os.path.split(os.path.abspath(self.final))
         self.staging = os.path.join(parent, f".{name}.new-{os.getpid()}")

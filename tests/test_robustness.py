@@ -34,18 +34,19 @@ from infogan.train import Trainer, new_run, resume_run
 pytestmark = pytest.mark.slow
 
 
-def start_training(data_dir, *args):
+def start_training(data_dir, *args, **popen):
     """train.py in a process of its own, with Ctrl-C's default action even where the suite ignores SIGINT (a
-    background job of a non-interactive shell does, and Python then leaves it ignored until training's loop)."""
+    background job of a non-interactive shell does, and Python then leaves it ignored until training's loop);
+    `popen`: Popen's arguments in place of these."""
     cmd = [sys.executable, os.path.join(ROOT, "scripts", "train.py"), "--data-dir", data_dir, *TINY, *args]
-    return subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    options = {
+        "cwd": ROOT,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.PIPE,
+        "text": True,
+        "preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    }
+    return subprocess.Popen(cmd, **options | popen)
 
 
 def wait_for_log(run_dir, timeout=120):
@@ -91,9 +92,8 @@ def test_a_terminal_that_hangs_up_stops_the_run_as_ctrl_c_does_unless_under_nohu
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN if nohup else signal.SIG_DFL)
 
-    cmd = [sys.executable, os.path.join(ROOT, "scripts", "train.py"), "--data-dir", tiny_mnist, *TINY]
-    cmd += ["--iterations", "10000", "--checkpoint-every", "10000", "--run-dir", run_dir]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=terminal, stdout=terminal, stderr=terminal, preexec_fn=logged_in)
+    args = ["--iterations", "10000", "--checkpoint-every", "10000", "--run-dir", run_dir]
+    proc = start_training(tiny_mnist, *args, stdin=terminal, stdout=terminal, stderr=terminal, preexec_fn=logged_in)
     os.close(terminal)
     log = os.path.join(run_dir, "log.jsonl")
     deadline = time.time() + 120
