@@ -151,18 +151,14 @@ STAGED = re.compile(r"\.tmp-[0-9a-f]{32}-")  # a staged_dir's folder: .tmp-ID-NA
 
 
 @contextmanager
-def staged_dir(final, durable=False, sole_writer=False):
-    """Yields a new folder beside `final` to fill; when the block succeeds it replaces `final` (an older one of
-    that name is removed only after), else it is removed with whatever it holds. Each call fills a hidden folder
-    of its own (.tmp-ID-NAME), locked while it is filled: writers of one `final` side by side never touch each
-    other's (the last to finish wins, whole), and what a killed writer left is removed by the next writer there
-    (`sole_writer`: the caller is the only one writing beside `final`, so without waiting for it to be quiet).
-    A `final` that is a link is followed: its folder is replaced, the link kept."""
-    final = followed(os.path.abspath(final))
+def staging(final, quiet_for=60):
+    """Yields a new hidden folder beside `final` (.tmp-ID-NAME) to fill, locked while the block runs and removed
+    after it with whatever is left there. What killed writers left beside it (of any name) is removed first, once
+    nobody holds its lock and it has been quiet for `quiet_for` seconds."""
     parent, name = os.path.split(final)
     os.makedirs(parent, exist_ok=True)
     for entry in os.listdir(parent):
-        if STAGED.match(entry) and abandoned(os.path.join(parent, entry), quiet_for=0 if sole_writer else 60):
+        if STAGED.match(entry) and abandoned(os.path.join(parent, entry), quiet_for=quiet_for):
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
     tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex}-{name}")
     os.makedirs(tmp)
@@ -171,14 +167,27 @@ def staged_dir(final, durable=False, sole_writer=False):
         with suppress(OSError):  # a file system without locks: then nobody can take the folder for abandoned
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield tmp
+    finally:
+        os.close(lock)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def staged_dir(final, durable=False, sole_writer=False):
+    """Yields a new folder beside `final` to fill; when the block succeeds it replaces `final` (an older one of
+    that name is removed only after), else it is removed with whatever it holds. Each call fills a `staging`
+    folder of its own: writers of one `final` side by side never touch each other's (the last to finish wins,
+    whole), and what a killed writer left is removed by the next writer there (`sole_writer`: the caller is the
+    only one writing beside `final`, so without waiting for it to be quiet).
+    A `final` that is a link is followed: its folder is replaced, the link kept."""
+    final = followed(os.path.abspath(final))
+    with staging(final, quiet_for=0 if sole_writer else 60) as tmp:
+        yield tmp
         if durable:
             fsync_tree(tmp)
         _put_in_place(tmp, final)
         if durable:
-            fsync_dir(parent)
-    finally:
-        os.close(lock)
-        shutil.rmtree(tmp, ignore_errors=True)
+            fsync_dir(os.path.dirname(final))
 
 
 def _put_in_place(tmp, final):

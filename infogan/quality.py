@@ -26,14 +26,13 @@ import json
 import os
 import shutil
 import sys
-import uuid
 import warnings
 
 import numpy as np
 import scipy.linalg
 
 from infogan import InfoGANError
-from infogan.files import cache_dir, make_dirs, write_text
+from infogan.files import cache_dir, reason, staging, write_text
 
 SAMPLES = 5000  # drawn from the prior, and real images on each side of the Frechet distance
 SPREAD_SAMPLES = 1000  # drawn from the prior for their pixel spread
@@ -238,21 +237,26 @@ def trained_classifier(data, value_range, exe):
 
 
 def _cache(classifier, folder, source, replace):
-    """Keeps the judge in `folder`, whole or not at all: saved beside it under a name of its own and renamed
-    into place, since evaluations started together each train it and must never read one half-written.
+    """Keeps the judge in `folder`, whole or not at all: saved beside it in a staging folder of its own and
+    renamed into place, since evaluations started together each train it and must never read one half-written.
     Where another process's judge got there first, it is kept (the same judge); a damaged one (`replace`),
-    or one without its record (left by an earlier version killed while saving), is replaced."""
-    tmp = f"{folder}.tmp-{uuid.uuid4().hex[:12]}"
+    or one without its record (left by an earlier version killed while saving), is replaced. A cache that
+    cannot be written (read-only, full) is a warning: the evaluation goes on with the judge it trained."""
     try:
-        make_dirs(tmp)
-        classifier.save(os.path.join(tmp, "classifier"))
-        write_text(os.path.join(tmp, RECORD), json.dumps({"source": source}) + "\n")
-        if os.path.isdir(folder) and (replace or not os.path.isfile(os.path.join(folder, RECORD))):
-            shutil.rmtree(folder, ignore_errors=True)
-        with contextlib.suppress(OSError):  # another process's judge moved in meanwhile
-            os.rename(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with staging(folder) as tmp:
+            classifier.save(os.path.join(tmp, "classifier"))
+            write_text(os.path.join(tmp, RECORD), json.dumps({"source": source}) + "\n")
+            if os.path.isdir(folder) and (replace or not os.path.isfile(os.path.join(folder, RECORD))):
+                shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):  # another process's judge moved in meanwhile
+                os.rename(tmp, folder)
+    except (OSError, InfoGANError) as e:
+        why = reason(e) if isinstance(e, OSError) else str(e)
+        print(
+            f"warning: the judging classifier could not be cached in {folder} ({why}): the next evaluation "
+            "trains it again",
+            file=sys.stderr,
+        )
 
 
 def even_labels(labels, n, rng):

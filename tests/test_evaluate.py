@@ -4,6 +4,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import uuid
 
 import numpy as np
 import pytest
@@ -183,6 +185,35 @@ def test_a_cached_judge_is_read_whole_or_trained_again_and_one_that_moved_in_mea
     quality.trained_classifier(data, (0.0, 1.0), exe)
     assert (folder / "classifier.json").read_text() == "{}"  # theirs, kept
     assert os.listdir(folder.parent) == [folder.name]  # and nothing of this one's left beside it
+
+
+def test_a_judge_that_cannot_be_cached_is_a_warning_and_what_a_killed_saver_left_is_removed(
+    monkeypatch, tmp_path, capsys
+):
+    """A cache that cannot be written (here under a file; read-only or full alike) costs the next evaluation
+    the judge's training again, not this one its result; a staging folder left by a saver killed a while ago
+    is removed by the next one to save there."""
+    import paddle
+
+    from infogan import quality
+    from infogan.data import to_input
+
+    data = toy_judging(monkeypatch)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    images = to_input(data.val_images, (0.0, 1.0))
+    (tmp_path / "a file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a file"))
+    assert quality.trained_classifier(data, (0.0, 1.0), exe).predict(images)[0].shape == (len(images), 10)
+    assert "could not be cached in" in capsys.readouterr().err
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    left = tmp_path / "infogan" / "classifiers" / f".tmp-{uuid.uuid4().hex}-0123456789abcdef"
+    os.makedirs(left)
+    (left / "classifier.pdparams").write_bytes(b"half a judge")
+    os.utime(left, (time.time() - 120,) * 2)
+    quality.trained_classifier(data, (0.0, 1.0), exe)
+    (entry,) = os.listdir(left.parent)
+    assert os.path.isfile(left.parent / entry / "classifier.pdparams") and not entry.startswith(".")
 
 
 def test_the_judging_classifier_is_the_same_whatever_the_callers_generator_and_leaves_it_be(monkeypatch, tmp_path):
