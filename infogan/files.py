@@ -272,3 +272,13 @@ def download(url, path, md5, timeout=60):
         if os.path.exists(part):
             os.remove(part)
     return None
+
+
+def download_all(files):
+    """Each (url, path, md5) of `files` in turn, as `download` does; stops at the first that fails and returns
+    why, or None."""
+    for url, path, md5 in files:
+        failure = download(url, path, md5)
+        if failure:
+            return failure
+    return None

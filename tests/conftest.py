@@ -2,11 +2,14 @@
 harness around the training Programs."""
 
 import gzip
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 
@@ -196,3 +199,37 @@ def copy_run(run_dir, dest):
     where training one in a new process takes ten or more."""
     shutil.copytree(run_dir, dest)
     return str(dest)
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server: GET /NAME answers with FILES[NAME], or with its first half under a full
+    Content-Length (a connection cut short) when NAME ends in .cut, or in ten parts a tenth of a second
+    apart when it ends in .slow, or 404."""
+    files = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            name = self.path.lstrip("/")
+            body = files.get(name.removesuffix(".cut").removesuffix(".slow"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if name.endswith(".slow"):
+                for i in range(10):
+                    self.wfile.write(body[i * len(body) // 10 : (i + 1) * len(body) // 10])
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                return
+            self.wfile.write(body[: len(body) // 2] if name.endswith(".cut") else body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", files
+    httpd.shutdown()

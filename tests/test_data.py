@@ -3,10 +3,8 @@
 import concurrent.futures
 import gzip
 import hashlib
-import http.server
 import os
 import socket
-import threading
 import time
 
 import numpy as np
@@ -159,40 +157,6 @@ def test_cache_is_used_before_download(monkeypatch, tmp_path):
     monkeypatch.setattr(mnist, "default_data_dir", lambda name: str(tmp_path / "cache" / name))
     monkeypatch.setattr(mnist, "_download", lambda name: pytest.fail("downloaded although cached"))
     assert len(mnist.load("mnist").train_images) == 12
-
-
-@pytest.fixture
-def server():
-    """A local HTTP server: GET /NAME answers with FILES[NAME], or with its first half under a full
-    Content-Length (a connection cut short) when NAME ends in .cut, or in ten parts a tenth of a second
-    apart when it ends in .slow, or 404."""
-    files = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            name = self.path.lstrip("/")
-            body = files.get(name.removesuffix(".cut").removesuffix(".slow"))
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if name.endswith(".slow"):
-                for i in range(10):
-                    self.wfile.write(body[i * len(body) // 10 : (i + 1) * len(body) // 10])
-                    self.wfile.flush()
-                    time.sleep(0.1)
-                return
-            self.wfile.write(body[: len(body) // 2] if name.endswith(".cut") else body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", files
-    httpd.shutdown()
 
 
 def test_a_download_arrives_whole_and_checked_or_not_at_all(server, tmp_path):

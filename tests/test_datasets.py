@@ -1,8 +1,10 @@
 """The SVHN and image-folder readers on tiny files made here: their layouts, splits, framing, cache and
 their answers to bad input."""
 
+import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -69,6 +71,30 @@ def test_svhn_folder_errors(tmp_path):
     (tmp_path / "test_32x32.mat").write_bytes(b"not a MATLAB file at all")
     with pytest.raises(InfoGANError, match="cannot read .* as a MATLAB file"):
         svhn.load(str(tmp_path))
+
+
+def test_svhn_downloads_into_its_cache_and_trains_on_what_is_there_when_a_file_fails(
+    server, monkeypatch, tmp_path, capsys
+):
+    url, files = server
+    for name, n in (("train_32x32.mat", 30), ("test_32x32.mat", 20)):
+        write_mat(str(tmp_path / name), n)
+        files[name] = (tmp_path / name).read_bytes()
+    monkeypatch.setattr(svhn, "URL", url)
+    monkeypatch.setattr(svhn, "MD5", {name: hashlib.md5(body).hexdigest() for name, body in files.items()})
+    monkeypatch.setattr(svhn, "default_data_dir", lambda: str(tmp_path / "cache"))
+    files["train_32x32.mat"] = b"not the official file"
+    with pytest.raises(InfoGANError, match="no SVHN files in .* download failed .*train_32x32.mat arrived with MD5"):
+        svhn.load()
+    assert os.listdir(tmp_path / "cache") == []
+    shutil.copy(tmp_path / "test_32x32.mat", tmp_path / "cache")  # as a user who put the offline subset there
+    only_test = svhn.load()
+    assert "holds only test_32x32.mat and the download failed" in capsys.readouterr().err
+    assert len(only_test.train_images) + len(only_test.val_images) == 20 and "held out" in only_test.validation
+    files["train_32x32.mat"] = (tmp_path / "train_32x32.mat").read_bytes()
+    both = svhn.load()
+    assert both.train_images.shape == (30, 3, 32, 32) and both.validation == "the test split"
+    assert sorted(os.listdir(tmp_path / "cache")) == ["test_32x32.mat", "train_32x32.mat"]
 
 
 def face(width, height, colour=True):

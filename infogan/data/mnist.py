@@ -19,7 +19,7 @@ import numpy as np
 
 from infogan import InfoGANError
 from infogan.data.dataset import Dataset, holding_out, stratified_held_out
-from infogan.files import download
+from infogan.files import download_all
 
 SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -115,11 +115,9 @@ def _download(name):
     """The missing files into Paddle's cache, checked by MD5; returns the reason it failed, or None."""
     url_prefix, md5s = DOWNLOADS[name]
     folder = default_data_dir(name)
-    for stem in _missing(folder):
-        failure = download(url_prefix + stem + ".gz", os.path.join(folder, stem + ".gz"), md5s[stem])
-        if failure:
-            return failure
-    return None
+    return download_all(
+        (url_prefix + stem + ".gz", os.path.join(folder, stem + ".gz"), md5s[stem]) for stem in _missing(folder)
+    )
 
 
 def _from_idx_dir(data_dir, name, val_size):

@@ -9,13 +9,14 @@ part for validation.
 """
 
 import os
+import sys
 
 import numpy as np
 import scipy.io
 
 from infogan import InfoGANError
 from infogan.data.dataset import Dataset, holding_out
-from infogan.files import download
+from infogan.files import download_all
 
 URL = "http://ufldl.stanford.edu/housenumbers/"
 MD5 = {
@@ -57,12 +58,8 @@ def read_mat(path):
 
 def _download(folder, names):
     """The official files into the cache, checked by MD5; returns the reason it failed, or None."""
-    for name in names:
-        path = os.path.join(folder, name)
-        failure = None if os.path.isfile(path) else download(URL + name, path, MD5[name])
-        if failure:
-            return failure
-    return None
+    paths = {name: os.path.join(folder, name) for name in names}
+    return download_all((URL + name, path, MD5[name]) for name, path in paths.items() if not os.path.isfile(path))
 
 
 def _folder(data_dir):
@@ -73,13 +70,18 @@ def _folder(data_dir):
             raise InfoGANError(f"--data-dir {data_dir} holds neither {TRAIN} nor {TEST}")
         return data_dir
     cache = default_data_dir()
-    if not all(os.path.isfile(os.path.join(cache, n)) for n in (TRAIN, TEST)):
-        failure = _download(cache, (TRAIN, TEST))
-        if failure is not None and not any(os.path.isfile(os.path.join(cache, n)) for n in (TRAIN, TEST)):
-            raise InfoGANError(
-                f"no SVHN files in {cache} and the download failed ({failure}): put {TRAIN} and {TEST} there "
-                "(or pass --data-dir), or run once with network access"
-            )
+    failure = _download(cache, (TRAIN, TEST))
+    if failure is None:
+        return cache
+    how = f"put {TRAIN} and {TEST} there (or pass --data-dir), or run once with network access"
+    there = [name for name in (TRAIN, TEST) if os.path.isfile(os.path.join(cache, name))]
+    if not there:
+        raise InfoGANError(f"no SVHN files in {cache} and the download failed ({failure}): {how}")
+    print(
+        f"WARNING: {cache} holds only {there[0]} and the download failed ({failure}).\n"
+        f"WARNING: using {there[0]} alone, which validates on part of it held out. For the official split, {how}.",
+        file=sys.stderr,
+    )
     return cache
 
 
