@@ -11,7 +11,7 @@ import typing
 import warnings
 
 from infogan import InfoGANError
-from infogan.config import TrainConfig, flag
+from infogan.config import DEVICES, TrainConfig, flag
 from infogan.device import apply_thread_settings, raise_on_sigterm, stop_signal
 
 
@@ -47,6 +47,13 @@ def add_config_flags(parser):
         elif meta["metavar"]:
             options["metavar"] = meta["metavar"]
         parser.add_argument(flag(f.name), **options)
+
+
+def add_device_flag(parser):
+    """--device for the scripts that read a trained run (sample.py, evaluate.py)."""
+    parser.add_argument(
+        "--device", default="cpu", choices=DEVICES, help="auto (a GPU when there is one), cpu or gpu (default cpu)"
+    )
 
 
 def _base_type(annotation):

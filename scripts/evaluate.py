@@ -23,7 +23,7 @@ if __name__ == "__main__":
     parser = cli.Parser(__doc__)
     parser.add_argument("run_dir", help="a run directory written by scripts/train.py")
     parser.add_argument("--data-dir", help="score another copy of the data (for MNIST, the test pair alone is enough)")
-    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "gpu"), help="default cpu")
+    cli.add_device_flag(parser)
     parser.add_argument(
         "--accuracy-only", action="store_true", help="skip the samples' quality (which reads the training images too)"
     )

@@ -21,5 +21,5 @@ if __name__ == "__main__":
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise drawn for the grids (default 0)")
     parser.add_argument("--out", help="output folder (default RUN_DIR/samples)")
-    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "gpu"), help="default cpu")
+    cli.add_device_flag(parser)
     cli.run(main, parser.parse_args())
