@@ -99,6 +99,8 @@ def make_dirs(path):
     """os.makedirs(path, exist_ok=True), with a failure as one line."""
     try:
         os.makedirs(path, exist_ok=True)
+    except FileExistsError:
+        raise InfoGANError(f"cannot create {path}: it is a file, not a folder") from None
     except OSError as e:
         raise InfoGANError(f"cannot create {path}: {reason(e)}") from None
 

@@ -108,7 +108,9 @@ def sample_run(run_dir, out_dir=None, steps=9, span=2.0, seed=0, device="cpu"):
     if not 2 <= steps <= 100:
         raise InfoGANError(f"--steps must be a whole number from 2 to 100, not {steps}")
     if not 0 < span <= 100:
-        raise InfoGANError(f"--range must be a number above 0 (the traversal goes from -range to range), not {span}")
+        raise InfoGANError(
+            f"--range must be a number above 0 and at most 100 (the traversal goes from -range to range), not {span}"
+        )
     cfg = read_config(run_dir)
     drawn = folder_identity(run_dir)
     # Paddle's import takes seconds: only once the arguments and the run directory have passed.

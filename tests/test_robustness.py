@@ -528,6 +528,9 @@ def test_a_run_that_cannot_be_written_is_sampled_and_exported_with_out(tiny_run,
         export_run(run_dir)
     assert len(sample_run(run_dir, str(tmp_path / "grids"))) == len(os.listdir(tmp_path / "grids"))
     assert "latent.json" in os.listdir(export_run(run_dir, str(tmp_path / "export")))
+    monkeypatch.undo()
+    with pytest.raises(InfoGANError, match="cannot create .*config.json: it is a file, not a folder"):
+        sample_run(run_dir, os.path.join(run_dir, "config.json"))
     assert sorted(os.listdir(run_dir)) == sorted(os.listdir(tiny_run))
 
 

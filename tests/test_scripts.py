@@ -200,6 +200,9 @@ def test_a_run_names_its_data_folder_whole_and_one_not_there_is_told(tiny_mnist,
 def test_sample_and_evaluate_refusals(tmp_path):
     # A missing run directory: test_a_mistaken_setting_is_told_before_paddle_is_imported.
     one_error_line(script("sample.py", str(tmp_path), "--steps", "1"), "--steps must be")
+    one_error_line(
+        script("sample.py", str(tmp_path), "--range", "1e30"), "--range must be a number above 0 and at most 100"
+    )
     one_error_line(script("sample.py", str(tmp_path), "--device", "tpu"), "argument --device: invalid choice")
 
 
