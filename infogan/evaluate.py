@@ -202,11 +202,13 @@ def table(metrics):
 
 
 def compare_runs(run_dirs, labels, out):
-    """Overlays the runs' categorical L_I and accuracy curves as one PNG."""
-    from infogan.figures import plot_runs
+    """Overlays the runs' categorical L_I and accuracy curves as one figure, in the format `out` names."""
+    from infogan.figures import file_format, plot_runs
     from infogan.latent import LatentSpec
     from infogan.rundir import read_log
 
+    if file_format(out) is None:
+        raise InfoGANError(f"--out {out}: end the file name in .png, .pdf or .svg, the format to write")
     labels = labels or [os.path.basename(os.path.normpath(d)) for d in run_dirs]
     if len(labels) != len(run_dirs):
         raise InfoGANError(f"--labels gives {len(labels)} labels for {len(run_dirs)} runs: give one per run")

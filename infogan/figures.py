@@ -1,8 +1,11 @@
-"""PNG figures: image grids with labelled rows and columns, training curves, confusion matrices.
+"""Figures, PNG unless a file name asks for another format: image grids with labelled rows and columns,
+training curves, confusion matrices.
 
 matplotlib is imported when a figure is drawn, with its file-only backend, so importing this module
 changes nothing.
 """
+
+import os
 
 import numpy as np
 
@@ -94,11 +97,20 @@ def plot_curves(records, path, cat_entropy):
     _save(fig, path)
 
 
+def file_format(path):
+    """The format `path`'s extension names where matplotlib writes it (png, pdf, svg, jpg, ...), else None."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    extension = os.path.splitext(path)[1][1:].lower()
+    return extension if extension in FigureCanvasBase.get_supported_filetypes() else None
+
+
 def _save(fig, path):
+    """Writes the figure in the format its file name asks for (PNG where it names none)."""
     plt = _pyplot()
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
+            fig.savefig(tmp, format=file_format(path) or "png", dpi=100)
     finally:
         plt.close(fig)
 

@@ -239,6 +239,13 @@ def test_evaluate_and_plot_runs(tiny_mnist, tmp_path):
     assert result.returncode == 0, result.stderr
     assert os.path.getsize(out) > 10_000
     one_error_line(script("plot_runs.py", *runs, "--labels", "one"), "--labels gives 1 labels for 2 runs")
+    for name, magic in (("cmp.pdf", b"%PDF"), ("cmp.svg", b"<?xml")):  # for a paper: the format its name asks for
+        assert script("plot_runs.py", *runs, "--out", str(tmp_path / name)).returncode == 0
+        assert (tmp_path / name).read_bytes().startswith(magic)
+    one_error_line(
+        script("plot_runs.py", *runs, "--out", str(tmp_path / "cmp")), f"--out {tmp_path / 'cmp'}: end the file name in"
+    )
+    assert not (tmp_path / "cmp").exists()
 
 
 def test_progress_written_to_a_file_is_whole_lines(monkeypatch):
