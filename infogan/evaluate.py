@@ -250,14 +250,23 @@ def summarize_runs(run_dirs):
     """A Markdown table of the runs' metrics.json (scripts/evaluate.py writes them): a row per run, then
     the mean +- standard deviation over the runs of every column they all have. Columns no run has are
     left out (runs without labels have no accuracy)."""
-    rows = []
+    rows, seen = [], {}
     for run_dir in run_dirs:
+        same = seen.setdefault(os.path.realpath(run_dir), run_dir)
+        if len(seen) == len(rows):
+            also = "" if same == run_dir else f" (as {same} too)"
+            raise InfoGANError(f"{run_dir} is given twice{also}: each run counts once in the mean")
         path = os.path.join(run_dir, "metrics.json")
         if not os.path.isfile(path):
             raise InfoGANError(f"{run_dir} has no metrics.json: run python scripts/evaluate.py {run_dir} first")
-        with open(path) as f:
-            metrics = json.load(f)
-        rows.append((os.path.basename(os.path.normpath(run_dir)), [get(metrics) for _, get, _ in SUMMARY]))
+        try:
+            with open(path) as f:
+                metrics = json.load(f)
+            rows.append((os.path.basename(os.path.normpath(run_dir)), [get(metrics) for _, get, _ in SUMMARY]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise InfoGANError(
+                f"{path} cannot be read ({type(e).__name__}: {e}): run python scripts/evaluate.py {run_dir} again"
+            ) from None
     kept = [i for i in range(len(SUMMARY)) if any(values[i] is not None for _, values in rows)]
     columns = [SUMMARY[i] for i in kept]
     rows = [(name, [values[i] for i in kept]) for name, values in rows]

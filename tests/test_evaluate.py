@@ -316,6 +316,12 @@ def test_summarize_gives_each_run_and_the_mean_and_spread(tmp_path):
     assert mixed[-1] == "| mean +- std (2) |" + "  |" * 5  # a mean only of columns every run has
     with pytest.raises(InfoGANError, match="has no metrics.json"):
         summarize_runs([str(tmp_path)])
+    with pytest.raises(InfoGANError, match=r"run1/ is given twice \(as .*run1 too\): each run counts once"):
+        summarize_runs([runs[1], runs[0], runs[1] + "/"])
+    for damaged in ('{"accuracy": ', "[1]", '{"accuracy": 0.5}'):  # cut short; not an object; no "training"
+        (tmp_path / "run1" / "metrics.json").write_text(damaged)
+        with pytest.raises(InfoGANError, match="run1/metrics.json cannot be read .*: run python scripts/evaluate.py"):
+            summarize_runs(runs)
 
 
 def test_plot_runs_gives_runs_under_one_label_one_colour_and_one_legend_entry(monkeypatch, tmp_path):
