@@ -21,6 +21,7 @@ from infogan import InfoGANError
 from infogan.latent import LatentSpec
 
 EXPORT_DESCRIPTION = "latent.json"
+RANGE_SLACK = 1e-3  # images in [0, 1] may come a rounding error outside it
 
 
 def load(path, device="cpu"):
@@ -60,13 +61,23 @@ class Model:
         """The generator's inputs: what is given, and the rest drawn from the prior (seeded by `seed`).
         `categorical`: one value per categorical code (or an array [N, codes] of values);
         `continuous`: one value per continuous code (or [N, codes]); `noise`: [noise_dim] or [N, noise_dim]."""
-        given = [np.atleast_2d(np.asarray(x)) for x in (categorical, continuous, noise) if x is not None]
-        n = n or max([len(x) for x in given], default=1)
+        given = {
+            what: self._numbers(x, what)
+            for what, x in (("categorical", categorical), ("continuous", continuous), ("noise", noise))
+            if x is not None
+        }
+        if n is not None:
+            _check_whole(n, "n", 1)
+        _check_whole(seed, "seed", 0, none_too=True)
+        n = n or max([len(x) for x in given.values()], default=1)
         drawn = self.spec.sample(np.random.default_rng(seed), n)
         if noise is not None:
-            drawn["z"] = self._rows(noise, n, self.spec.noise.dim, "noise").astype("float32")
+            drawn["z"] = self._rows(given["noise"], n, self.spec.noise.dim, "noise").astype("float32")
         if categorical is not None:
-            values = self._rows(categorical, n, len(self.spec.cat), "categorical").astype(int)
+            values = self._rows(given["categorical"], n, len(self.spec.cat), "categorical")
+            if (values != np.round(values)).any():
+                raise InfoGANError(f"categorical values must be whole numbers, not {values.tolist()}")
+            values = values.astype(int)
             blocks = []
             for i, code in enumerate(self.spec.cat):
                 if values[:, i].min() < 0 or values[:, i].max() >= code.dim:
@@ -76,18 +87,28 @@ class Model:
                 blocks.append(np.eye(code.dim, dtype="float32")[values[:, i]])
             drawn["c_cat"] = np.concatenate(blocks, axis=1)
         if continuous is not None:
-            drawn["c_cont"] = self._rows(continuous, n, self.spec.cont_dim, "continuous").astype("float32")
+            drawn["c_cont"] = self._rows(given["continuous"], n, self.spec.cont_dim, "continuous").astype("float32")
         return drawn
 
     @staticmethod
-    def _rows(values, n, width, what):
-        array = np.atleast_2d(np.asarray(values, dtype="float64"))
+    def _numbers(values, what):
+        """`values` as a finite float64 array [rows, columns], at least one row."""
+        try:
+            array = np.atleast_2d(np.asarray(values, dtype="float64"))
+        except (ValueError, TypeError):
+            raise InfoGANError(f"{what} must be numbers, not {values!r:.100}") from None
+        if array.ndim != 2 or len(array) == 0:
+            raise InfoGANError(f"{what} must be one value per code, or one row of them per image: not {array.shape}")
+        if not np.isfinite(array).all():
+            raise InfoGANError(f"{what} values must be finite numbers")
+        return array
+
+    @staticmethod
+    def _rows(array, n, width, what):
         if array.shape[1] != width:
             raise InfoGANError(f"{what} needs {width} value(s) per image, not {array.shape[1]}")
         if len(array) not in (1, n):
             raise InfoGANError(f"{what} gives {len(array)} rows for {n} images")
-        if not np.isfinite(array).all():
-            raise InfoGANError(f"{what} values must be finite numbers")
         return np.repeat(array, n, axis=0) if len(array) == 1 else array
 
     def generate(self, categorical=None, continuous=None, noise=None, seed=None, n=None):
@@ -101,11 +122,19 @@ class Model:
     def encode(self, images):
         """Q's predictions for images [N, C, H, W] (or [N, H, W] when grey) in [0, 1]: the probabilities of
         each categorical code's values, and the continuous codes' means."""
-        images = np.asarray(images, dtype="float32")
+        try:
+            images = np.asarray(images, dtype="float32")
+        except (ValueError, TypeError):
+            raise InfoGANError(f"images must be an array of numbers, not {type(images).__name__}") from None
         if images.ndim == 3 and self.image_shape[0] == 1:
             images = images[:, None]
-        if images.shape[1:] != self.image_shape:
+        if images.shape[1:] != self.image_shape or len(images) == 0:
             raise InfoGANError(f"images must be [N, {', '.join(map(str, self.image_shape))}], not {list(images.shape)}")
+        if not np.isfinite(images).all():
+            raise InfoGANError("images must be finite numbers: they hold NaN or infinity")
+        if images.min() < -RANGE_SLACK or images.max() > 1 + RANGE_SLACK:
+            hint = ": divide 8-bit images by 255" if images.max() <= 255 and images.min() >= 0 else ""
+            raise InfoGANError(f"images must be in [0, 1], not [{images.min():g}, {images.max():g}]{hint}")
         low, high = self.value_range
         with self._lock:
             out = self.backend.encode(images * (high - low) + low)
@@ -116,6 +145,10 @@ class Model:
     def sweep(self, code, steps=9, span=2.0, categorical=None, continuous=None, noise=None, seed=None):
         """Images [steps or K, C, H, W] along one code (`cat2`, `cont1`, ...), the others as given."""
         kind, index = self._code(code)
+        if kind == "cont":
+            _check_whole(steps, "steps", 2)
+            if not (isinstance(span, (int, float, np.number)) and 0 < span < np.inf):
+                raise InfoGANError(f"span must be a finite number above 0, not {span!r}")
         base = self.latent(categorical, continuous, noise, seed)
         if kind == "cat":
             k = self.spec.cat[index].dim
@@ -134,6 +167,8 @@ class Model:
         """A grid [H', W', C] in [0, 1]: each row sweeps `code` from a different draw of everything else."""
         from infogan.figures import tile
 
+        _check_whole(rows, "rows", 1)
+        _check_whole(seed, "seed", 0)
         rng = np.random.default_rng(seed)
         strips = [self.sweep(code, steps, span, seed=int(rng.integers(2**31))) for _ in range(rows)]
         return tile(np.stack(strips))
@@ -145,6 +180,16 @@ class Model:
                 if 0 <= index < count:
                     return kind, index
         raise InfoGANError(f"unknown code {code!r}: this model has {', '.join(self.codes) or 'no codes'}")
+
+
+def _check_whole(value, name, low, none_too=False):
+    """Refuses a `value` that is not a whole number >= low (nor None, where `none_too`)."""
+    if value is None and none_too:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise InfoGANError(
+            f"{name} must be a whole number from {low} up{' (or None)' if none_too else ''}, not {value!r}"
+        )
 
 
 class _RunBackend:

@@ -126,6 +126,17 @@ def _api_checks(tiny_run, exported, tmp_path):
         (lambda m: m.generate(continuous=[np.nan, 0]), "must be finite"),
         (lambda m: m.encode(np.zeros((2, 3, 28, 28))), r"images must be \[N, 1, 28, 28\]"),
         (lambda m: m.traverse("cont3"), "unknown code 'cont3'"),
+        (lambda m: m.generate(categorical=[3.5]), "categorical values must be whole numbers"),
+        (lambda m: m.generate(categorical=["three"]), "categorical must be numbers"),
+        (lambda m: m.generate(categorical=np.zeros((0, 1))), "categorical must be one value per code, or one row"),
+        (lambda m: m.generate(seed=-1), r"seed must be a whole number from 0 up \(or None\), not -1"),
+        (lambda m: m.generate(n=0), "n must be a whole number from 1 up"),
+        (lambda m: m.encode(np.full((2, 1, 28, 28), 255, np.uint8)), r"in \[0, 1\], not \[255, 255\]: divide 8-bit"),
+        (lambda m: m.encode(np.full((2, 1, 28, 28), np.nan)), "images must be finite numbers"),
+        (lambda m: m.encode(np.zeros((0, 1, 28, 28))), r"images must be \[N, 1, 28, 28\], not \[0, 1, 28, 28\]"),
+        (lambda m: m.traverse("cont1", steps=0), "steps must be a whole number from 2 up, not 0"),
+        (lambda m: m.traverse("cont1", span=float("inf")), "span must be a finite number above 0"),
+        (lambda m: m.traverse("cat1", rows=0), "rows must be a whole number from 1 up, not 0"),
     ],
 )
 def test_the_api_refuses_bad_input(tiny_run, call, message):
