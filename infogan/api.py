@@ -21,6 +21,7 @@ from infogan import InfoGANError
 from infogan.latent import LatentSpec
 
 EXPORT_DESCRIPTION = "latent.json"
+AGAIN = "export the run again (python scripts/export.py RUN --out FOLDER)"
 RANGE_SLACK = 1e-3  # images in [0, 1] may come a rounding error outside it
 
 
@@ -236,14 +237,17 @@ class _ExportedBackend:
     """A folder written by scripts/export.py, run by Paddle Inference predictors."""
 
     def __init__(self, folder):
-        with open(os.path.join(folder, EXPORT_DESCRIPTION)) as f:
-            self.description = json.load(f)
-        d = self.description
-        self.spec = LatentSpec(d["noise"]["dim"], [c["values"] for c in d["categorical"]], d["continuous"]["count"])
-        self.image_shape = d["image"]["shape"]
-        self.value_range = d["image"]["value_range"]
-        self.generator = _predictor(folder, d["generator"])
-        self.encoder = _predictor(folder, d["encoder"])
+        path = os.path.join(folder, EXPORT_DESCRIPTION)
+        try:
+            with open(path) as f:
+                self.description = d = json.load(f)
+            self.spec = LatentSpec(d["noise"]["dim"], [c["values"] for c in d["categorical"]], d["continuous"]["count"])
+            self.image_shape = d["image"]["shape"]
+            self.value_range = d["image"]["value_range"]
+            models = d["generator"], d["encoder"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InfoGANError(f"{path} cannot be read ({type(e).__name__}: {e}): {AGAIN}") from None
+        self.generator, self.encoder = (_predictor(folder, model) for model in models)
 
     def generate(self, latent):
         return _predict(self.generator, self.description["generator"], latent)["images"]
@@ -258,11 +262,19 @@ def _predictor(folder, model):
     from infogan.device import python_sigterm_again
 
     python_sigterm_again()
-    config = inference.Config(os.path.join(folder, model["model"]), os.path.join(folder, model["params"]))
+    files = [os.path.join(folder, model[key]) for key in ("model", "params")]
+    if missing := [path for path in files if not os.path.isfile(path)]:
+        raise InfoGANError(f"{missing[0]} is missing: {AGAIN}")
+    config = inference.Config(*files)
     config.disable_glog_info()
     config.disable_gpu()
     config.disable_onednn()  # its conv + bias + leaky-ReLU fusion crashes on the encoder (Paddle 3.3.1)
-    return inference.create_predictor(config)
+    try:
+        return inference.create_predictor(config)
+    except Exception as e:  # Paddle reports a damaged file as one of several kinds (RuntimeError, OSError, ...)
+        raise InfoGANError(
+            f"{files[1]} (or {files[0]}) is damaged ({str(e).strip().splitlines()[0]}): {AGAIN}"
+        ) from None
 
 
 def _predict(predictor, model, feed):

@@ -151,6 +151,23 @@ def test_export_refusals_and_a_run_without_checkpoints(tiny_run, tmp_path):
     one_error_line(script("export.py", str(tmp_path)), f"{tmp_path} has no config.json")
 
 
+def test_a_damaged_export_is_one_line_naming_the_file(exported, tmp_path):
+    """An export copied in part, cut short or edited by hand: which file, and to export again."""
+    damages = {
+        "latent.json": ("cut", "latent.json cannot be read"),
+        "generator.json": ("gone", "generator.json is missing"),
+        "encoder.pdiparams": ("cut", "encoder.pdiparams .* is damaged"),
+    }
+    for name, (damage, message) in damages.items():
+        folder = tmp_path / name
+        shutil.copytree(exported, folder)
+        whole = (folder / name).read_bytes()
+        (folder / name).unlink() if damage == "gone" else (folder / name).write_bytes(whole[: len(whole) // 2])
+        with pytest.raises(InfoGANError, match=f"{message}.*: export the run again"):
+            infogan.load(str(folder))
+    one_error_line(script("explore.py", str(tmp_path / "latent.json")), f"{tmp_path}/latent.json/latent.json cannot")
+
+
 def get(url):
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
