@@ -26,7 +26,8 @@ RANGE_SLACK = 1e-3  # images in [0, 1] may come a rounding error outside it
 
 
 def load(path, device="cpu"):
-    """A trained model from a run directory or an exported folder."""
+    """A trained model from a run directory or an exported folder (a leading ~ is your home)."""
+    path = os.path.expanduser(path)
     if os.path.isfile(os.path.join(path, EXPORT_DESCRIPTION)):
         return Model(_ExportedBackend(path), path)
     return Model(_RunBackend(path, device), path)

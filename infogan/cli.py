@@ -26,6 +26,12 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+def path(text):
+    """A path argument with a leading ~ expanded, as the shell does not after `=` (`--run-dir=~/runs/a`) or
+    in quotes: taken literally, it made a folder named ~ in the current directory."""
+    return os.path.expanduser(text)
+
+
 def add_config_flags(parser):
     """One flag per TrainConfig field, with its help and default; only the flags given reach the result."""
     defaults = TrainConfig()
@@ -33,7 +39,7 @@ def add_config_flags(parser):
         meta, default = f.metadata, getattr(defaults, f.name)
         shown = " ".join(map(str, default)) if isinstance(default, list) else default
         help_text = meta["help"] + (f" (default {shown})" if default not in (None, False) else "")
-        kind = _base_type(f.type)
+        kind = path if meta["path"] else _base_type(f.type)
         options = {"help": help_text, "default": argparse.SUPPRESS}
         if kind is bool:
             parser.add_argument(flag(f.name), action="store_true", **options)

@@ -102,11 +102,18 @@ PRESET_OF_DATASET = {"mnist": "mnist", "fashion-mnist": "mnist", "svhn": "svhn",
 REQUIRED = object()  # a setting every config.json holds
 
 
-def setting(default, help, resumable=False, choices=None, metavar=None, absent_means=REQUIRED):
+def setting(default, help, resumable=False, choices=None, metavar=None, absent_means=REQUIRED, path=False):
     """A TrainConfig field with its command-line help; `resumable` settings may change on --resume;
     `absent_means`: for a setting added later, its value in a config.json written before it existed (what
-    that version did), so that older runs still load."""
-    meta = {"help": help, "resumable": resumable, "choices": choices, "metavar": metavar, "absent": absent_means}
+    that version did), so that older runs still load; `path`: a file or folder (~ expanded)."""
+    meta = {
+        "help": help,
+        "resumable": resumable,
+        "choices": choices,
+        "metavar": metavar,
+        "absent": absent_means,
+        "path": path,
+    }
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -119,7 +126,10 @@ class TrainConfig:
         "mnist", "mnist, fashion-mnist, svhn, celeba or folder (any folder of images)", choices=DATASETS
     )
     data_dir: str | None = setting(
-        None, "the dataset's folder (default: its cache under ~/.cache/paddle/dataset, downloaded)", resumable=True
+        None,
+        "the dataset's folder (default: its cache under ~/.cache/paddle/dataset, downloaded)",
+        resumable=True,
+        path=True,
     )
     no_fallback: bool = setting(False, "fail instead of using the 5,000-digit MNIST sample", resumable=True)
     image_size: int | None = setting(None, "celeba and folder: side of the square training images (default 32)")

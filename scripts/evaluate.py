@@ -21,8 +21,10 @@ def main(args):
 
 if __name__ == "__main__":
     parser = cli.Parser(__doc__)
-    parser.add_argument("run_dir", help="a run directory written by scripts/train.py")
-    parser.add_argument("--data-dir", help="score another copy of the data (for MNIST, the test pair alone is enough)")
+    parser.add_argument("run_dir", type=cli.path, help="a run directory written by scripts/train.py")
+    parser.add_argument(
+        "--data-dir", type=cli.path, help="score another copy of the data (for MNIST, the test pair alone is enough)"
+    )
     cli.add_device_flag(parser)
     parser.add_argument(
         "--accuracy-only", action="store_true", help="skip the samples' quality (which reads the training images too)"

@@ -24,7 +24,9 @@ def main(args):
 
 if __name__ == "__main__":
     parser = cli.Parser(__doc__)
-    parser.add_argument("path", help="a run directory written by scripts/train.py, or a folder of scripts/export.py")
+    parser.add_argument(
+        "path", type=cli.path, help="a run directory written by scripts/train.py, or a folder of scripts/export.py"
+    )
     parser.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
     parser.add_argument(
         "--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only); 0.0.0.0 or :: for all its networks"

@@ -12,6 +12,8 @@ def main(args):
 
 if __name__ == "__main__":
     parser = cli.Parser(__doc__)
-    parser.add_argument("run_dir", help="a run directory written by scripts/train.py")
-    parser.add_argument("--out", help="the folder to write (default RUN_DIR/export; an older export there is replaced)")
+    parser.add_argument("run_dir", type=cli.path, help="a run directory written by scripts/train.py")
+    parser.add_argument(
+        "--out", type=cli.path, help="the folder to write (default RUN_DIR/export; an older export there is replaced)"
+    )
     cli.run(main, parser.parse_args())

@@ -15,7 +15,7 @@ def main(args):
 
 if __name__ == "__main__":
     parser = cli.Parser(__doc__)
-    parser.add_argument("runs", nargs="+", help="run directories written by scripts/train.py")
+    parser.add_argument("runs", nargs="+", type=cli.path, help="run directories written by scripts/train.py")
     parser.add_argument(
         "--labels",
         nargs="+",
@@ -23,6 +23,7 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--out",
+        type=cli.path,
         default="runs.png",
         help="the figure to write, its format by its name: .png, .pdf, .svg (default runs.png)",
     )

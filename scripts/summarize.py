@@ -12,5 +12,5 @@ def main(args):
 
 if __name__ == "__main__":
     parser = cli.Parser(__doc__)
-    parser.add_argument("runs", nargs="+", help="run directories with a metrics.json")
+    parser.add_argument("runs", nargs="+", type=cli.path, help="run directories with a metrics.json")
     cli.run(main, parser.parse_args())

@@ -24,9 +24,9 @@ def main(args):
 if __name__ == "__main__":
     parser = cli.Parser(__doc__)
     cli.add_config_flags(parser)
-    parser.add_argument("--run-dir", default=None, help="where to write the run (default outputs/DATASET-TIME)")
+    parser.add_argument("--run-dir", type=cli.path, help="where to write the run (default outputs/DATASET-TIME)")
     parser.add_argument(
-        "--resume", metavar="RUN_DIR", default=None, help="continue that run from its latest checkpoint"
+        "--resume", metavar="RUN_DIR", type=cli.path, help="continue that run from its latest checkpoint"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run in --run-dir")
     cli.run(main, parser.parse_args())

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import paddle
 import pytest
-from conftest import copy_run, log_records, one_error_line, script, train
+from conftest import TINY, copy_run, log_records, one_error_line, script, train
 
 from infogan.config import TrainConfig, resumed_config
 from infogan.rundir import is_run
@@ -106,6 +106,23 @@ def test_resume_by_epochs_trains_to_them(tiny_run, tmp_path):
     assert (config["epochs"], config["iterations"]) == (1, None)
     one_error_line(script("train.py", "--resume", run_dir, "--iterations", "5"), f"{run_dir} has trained 8 steps")
     assert log_records(run_dir)[-1]["step"] == 8
+
+
+def test_a_path_starting_with_a_tilde_is_in_the_home_folder(tiny_mnist, tmp_path):
+    """The shell leaves ~ as it is after `=` and in quotes: taken literally, `--run-dir=~/run` made a folder
+    named ~ in the current directory (which `rm -rf ~` then removes the home folder to clean up)."""
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    os.makedirs(cwd)
+    os.makedirs(home)
+    os.symlink(tiny_mnist, home / "data")
+    env = dict(os.environ, HOME=str(home))
+    trained = script("train.py", "--run-dir=~/run", "--data-dir=~/data", *TINY, "--iterations", "3", env=env, cwd=cwd)
+    assert trained.returncode == 0, trained.stderr
+    sampled = script("sample.py", "~/run", "--out=~/grids", "--steps", "3", env=env, cwd=cwd)
+    assert sampled.returncode == 0, sampled.stderr
+    assert os.listdir(cwd) == [] and {"run", "grids"} <= set(os.listdir(home))
+    with open(home / "run" / "config.json") as f:
+        assert json.load(f)["data_dir"] == str(home / "data")
 
 
 @pytest.mark.parametrize(
