@@ -38,7 +38,7 @@ def add_config_flags(parser):
     for f in dataclasses.fields(TrainConfig):
         meta, default = f.metadata, getattr(defaults, f.name)
         shown = " ".join(map(str, default)) if isinstance(default, list) else default
-        help_text = meta["help"] + (f" (default {shown})" if default not in (None, False) else "")
+        help_text = meta["help"] + (f" (default {shown})" if default is not None and default is not False else "")
         kind = path if meta["path"] else _base_type(f.type)
         options = {"help": help_text, "default": argparse.SUPPRESS}
         if kind is bool:

@@ -29,6 +29,8 @@ def test_every_setting_is_a_flag_with_its_help_and_default():
         assert f.metadata["help"].split()[0] in text
     assert "(default 64)" in text and "(default 2e-4)" not in text  # defaults shown as the dataclass holds them
     assert "(default 0.0002)" in text
+    seed = text.split("--seed SEED")[-1].split("--device")[0]  # its entry under options
+    assert "(default 0)" in " ".join(seed.split())  # a default of 0 is shown too, not taken for none
 
 
 def test_only_the_flags_given_reach_the_settings():
