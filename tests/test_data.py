@@ -148,7 +148,7 @@ def test_offline_fallback_is_loud(offline, capsys):
 def test_offline_without_fallback_fails(offline):
     with pytest.raises(InfoGANError, match="download failed \\(no network\\).*--data-dir"):
         mnist.load("mnist", fallback=False)
-    with pytest.raises(InfoGANError, match="no fashion-mnist files"):
+    with pytest.raises(InfoGANError, match="no fashion-mnist files.*apt-get install dataset-fashion-mnist"):
         mnist.load("fashion-mnist")
 
 

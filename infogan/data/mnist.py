@@ -48,7 +48,8 @@ DOWNLOADS = {
         },
     ),
 }
-SYSTEM_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist"}
+SYSTEM_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist"}  # where Debian's package puts them
+SYSTEM_PACKAGES = {"fashion-mnist": "dataset-fashion-mnist"}
 IDX_MAGIC = {0x801: 1, 0x803: 3}  # unsigned-byte labels (1 dim) and images (3 dims)
 OFFLINE_HELD_OUT_PER_CLASS = 50
 
@@ -161,6 +162,8 @@ def load(name, data_dir=None, fallback=True, val_size=None):
     if failure is None:
         return _from_idx_dir(cache, name, val_size)
     how = f"put the IDX files in {cache} (or pass --data-dir), or run once with network access"
+    if name in SYSTEM_PACKAGES:
+        how += f" (on Debian: apt-get install {SYSTEM_PACKAGES[name]})"
     if name != "mnist" or not fallback:
         raise InfoGANError(f"no {name} files in {cache} and the download failed ({failure}): {how}")
     print(
