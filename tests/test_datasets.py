@@ -150,6 +150,19 @@ def test_a_folder_of_mixed_sizes_grey_and_colour_png_and_jpeg(tmp_path, image_ca
     (folder / "__MACOSX" / "sub" / "._c.JPG").write_bytes(b"\x00\x05\x16\x07")
     (folder / ".ipynb_checkpoints").mkdir()
     face(40, 30).save(folder / ".ipynb_checkpoints" / "a-checkpoint.png")  # a copy, not another image
+    os.makedirs(tmp_path / "elsewhere")
+    face(30, 30).save(tmp_path / "elsewhere" / "d.png")
+    os.symlink(tmp_path / "elsewhere", folder / "linked")  # followed: its image is one of the folder's
+    os.symlink(tmp_path / "elsewhere", folder / "sub" / "linked again")  # one folder read once
+    os.symlink(folder, folder / "sub" / "loop")  # a link back up: not read forever
+    assert [os.path.relpath(p, folder) for p in images.list_images(str(folder))] == [
+        "a.png",
+        "b.jpeg",
+        os.path.join("linked", "d.png"),
+        os.path.join("sub", "c.JPG"),
+    ]
+    os.remove(folder / "linked")
+    os.remove(folder / "sub" / "linked again")
     grey = images.load_folder(str(folder), 16, 1, "folder")
     colour = images.load_folder(str(folder), 16, 3, "folder")
     assert grey.shape == (3, 1, 16, 16) and colour.shape == (3, 3, 16, 16)

@@ -31,9 +31,15 @@ VAL_SIZE = 1000  # images held out for validation unless --val-size
 
 def list_images(folder):
     """Every PNG and JPEG under `folder`, recursively, sorted; not hidden ones, nor in hidden folders or
-    __MACOSX: copies (Jupyter's .ipynb_checkpoints) and macOS's "._NAME.jpg" metadata, which no decoder reads."""
-    found = []
-    for root, dirs, names in os.walk(folder):
+    __MACOSX: copies (Jupyter's .ipynb_checkpoints) and macOS's "._NAME.jpg" metadata, which no decoder reads.
+    Links to folders are followed (a dataset gathered from several disks), each folder read once (a link
+    back up the tree would loop, two links to one folder would count its images twice)."""
+    found, read = [], set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        if os.path.realpath(root) in read:
+            dirs[:] = []
+            continue
+        read.add(os.path.realpath(root))
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
         found += [os.path.join(root, n) for n in sorted(names) if n.lower().endswith(EXTENSIONS) and n[0] != "."]
     return found
