@@ -56,7 +56,7 @@ def score_run(run_dir, data_dir=None, device="cpu", quality=True):
         check_data_dir(run_dir, cfg)
     # Paddle's import takes seconds: only once the run directory has passed.
     from infogan.checkpoints import latest, load_inference_state
-    from infogan.data import load_dataset, load_validation, to_input
+    from infogan.data import load_dataset, load_validation, run_record, to_input, unlike
     from infogan.device import executor
     from infogan.latent import LatentSpec
     from infogan.nets import NetSpec
@@ -67,14 +67,20 @@ def score_run(run_dir, data_dir=None, device="cpu", quality=True):
     note_if_training(run_dir, checkpoint)
     spec = LatentSpec.from_config(cfg)
     exe = executor(device)  # before the data, whose first decoding (CelebA's) can take minutes: --device is told first
+    record = None if data_dir else run_record(run_dir)  # a --data-dir given scores those images, as asked
     data = None
     if quality:
         try:
-            data = load_dataset(dataclasses.replace(cfg, data_dir=data_dir or cfg.data_dir))
+            data = load_dataset(dataclasses.replace(cfg, data_dir=data_dir or cfg.data_dir), record)
         except InfoGANError as e:  # the validation images alone (a test split by itself) still give accuracy
             print(f"note: samples not judged, which needs the training images ({e})", file=sys.stderr)
             quality = False
-    data = data or load_validation(cfg, data_dir)
+    data = data or load_validation(cfg, data_dir, record)
+    if record and (why := unlike(record, data, validation_only=data.train_images is None)):
+        raise InfoGANError(
+            f"the data found are not {run_dir}'s own: {why}; pass --data-dir with the run's data (or with others "
+            "to score it on them)"
+        )
     labelled = data.val_labels is not None
     if not labelled and not quality:
         raise InfoGANError(

@@ -17,6 +17,7 @@ from datetime import datetime
 import numpy as np
 
 from infogan import InfoGANError, checkpoints
+from infogan.data import RECORD, run_record
 from infogan.data.neighbours import run_table
 from infogan.device import stop_signal
 from infogan.distributed import ALONE, broadcast_parameters, check_batch, connect, world
@@ -46,7 +47,7 @@ def new_run(cfg, run_dir=None, overwrite=False):
         trainer = Trainer(cfg, new=True)
         staged = NewRun(run_dir, numbered)
         write_text(os.path.join(staged.staging, "config.json"), cfg.to_json() + "\n", durable=True)
-        write_text(os.path.join(staged.staging, "data.json"), json.dumps(trainer.data.record(), indent=2) + "\n")
+        write_text(os.path.join(staged.staging, RECORD), json.dumps(trainer.data.record(), indent=2) + "\n")
         if cfg.neighbours:  # the longest start-up work (full MNIST: 44 s), done before the run is in place
             run_table(staged.staging, trainer.data.train_images, cfg.neighbours)
     except BaseException as e:
@@ -85,7 +86,7 @@ def _resume(run_dir, cfg):
 def _resumed_trainer(run_dir, cfg):
     """The Trainer of a resume, loaded from the run's latest checkpoint, and the step it starts from."""
     found = checkpoints.checkpoint_dirs(run_dir)
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg, record=run_record(run_dir))
     step = checkpoints.step_of(found[-1]) if found else 0
     total = cfg.total_iterations(len(trainer.data.train_images))
     if total <= step:
@@ -248,12 +249,13 @@ class Meter:
 class Trainer:
     """A run's data, programs and executor, ready to train: building one performs every start-up check.
     `new`: a new run's, which also refuses a --val-size the data ignores (a resumed run's config.json,
-    written before the setting meant "the data's own", holds 5000 whatever the data, and must still load)."""
+    written before the setting meant "the data's own", holds 5000 whatever the data, and must still load);
+    `record`: a resumed run's data.json, which the data found must match."""
 
-    def __init__(self, cfg, compute=None, new=False):
+    def __init__(self, cfg, compute=None, new=False, record=None):
         import paddle
 
-        from infogan.data import load_dataset, neighbours
+        from infogan.data import load_dataset, neighbours, unlike
         from infogan.device import executor
         from infogan.nets import NetSpec
         from infogan.programs import build_train_programs
@@ -265,9 +267,11 @@ class Trainer:
         self.value_range = NetSpec.from_config(cfg, self.spec).value_range
         self.exe = executor(cfg.device)
         connect(self.world, gpu=not isinstance(self.exe.place, paddle.CPUPlace))
-        self.data = load_dataset(cfg)
+        self.data = load_dataset(cfg, record)
         if self.world.main:
             print(f"data: {self.data.source}; validation: {self.data.validation}", file=sys.stderr)
+        if record and (why := unlike(record, self.data)):
+            raise InfoGANError(f"the data found are not the run's own: {why}; pass --data-dir with the run's data")
         if new and cfg.val_size is not None and not self.data.val_size_used:
             raise InfoGANError(
                 f"--val-size {cfg.val_size} does not apply to {self.data.source}: it validates on "

@@ -152,6 +152,29 @@ def test_offline_without_fallback_fails(offline):
         mnist.load("fashion-mnist")
 
 
+def test_a_run_on_the_offline_sample_keeps_it_when_full_mnist_arrives_and_other_data_are_told(monkeypatch, tmp_path):
+    """A run trained offline, resumed or evaluated once the full set is in the cache (network access came),
+    trains and scores on its own 4,500 and 500 digits, not on others' (which mixed its training data and
+    scored its accuracy on other digits than its log's); data unlike a run's record are named."""
+    from infogan.config import TrainConfig
+    from infogan.data import load_dataset, load_validation, unlike
+
+    offline = mnist.offline_mnist()
+    record = offline.record()
+    write_idx_dir(str(tmp_path / "cache" / "mnist"), n_train=12)
+    monkeypatch.setattr(mnist, "default_data_dir", lambda name: str(tmp_path / "cache" / name))
+    cfg = TrainConfig.from_flags({})
+    for own in (load_dataset(cfg, record), load_validation(cfg, record=record)):
+        assert own.source == mnist.OFFLINE_SOURCE and unlike(record, own) is None
+        np.testing.assert_array_equal(own.val_images, offline.val_images)
+    found = load_dataset(cfg)  # a new run: the full set
+    assert len(found.train_images) == 12 and found.validation == "the test split"
+    why = unlike(record, found)
+    assert why.startswith("it trained on 4500 images of mnist (offline sample") and "found now are 12 images" in why
+    assert "validating on the test split" in unlike(record, load_validation(cfg), validation_only=True)
+    assert unlike({"source": "an earlier version's, without the counts"}, found) is None
+
+
 def test_cache_is_used_before_download(monkeypatch, tmp_path):
     write_idx_dir(str(tmp_path / "cache" / "mnist"), n_train=12)
     monkeypatch.setattr(mnist, "default_data_dir", lambda name: str(tmp_path / "cache" / name))

