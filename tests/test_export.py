@@ -166,6 +166,7 @@ def test_a_damaged_export_is_one_line_naming_the_file(exported, tmp_path):
         with pytest.raises(InfoGANError, match=f"{message}.*: export the run again"):
             infogan.load(str(folder))
     one_error_line(script("explore.py", str(tmp_path / "latent.json")), f"{tmp_path}/latent.json/latent.json cannot")
+    one_error_line(script("sample.py", exported), f"{exported} is an export (scripts/export.py), not a run directory")
 
 
 def get(url):
