@@ -71,6 +71,8 @@ def test_svhn_folder_errors(tmp_path):
     (tmp_path / "test_32x32.mat").write_bytes(b"not a MATLAB file at all")
     with pytest.raises(InfoGANError, match="cannot read .* as a MATLAB file"):
         svhn.load(str(tmp_path))
+    with pytest.raises(InfoGANError, match="test_32x32.mat is a file, not a folder: give the folder that holds the"):
+        svhn.load(str(tmp_path / "test_32x32.mat"))  # the file itself given for its folder
 
 
 def test_svhn_downloads_into_its_cache_and_trains_on_what_is_there_when_a_file_fails(

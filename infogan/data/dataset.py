@@ -1,5 +1,6 @@
 """A dataset as the trainer sees it, its fixed validation split, and the shuffled batches it trains on."""
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,13 @@ class Dataset:
             "image_shape": list(self.val_images.shape[1:]),
             "labels": self.val_labels is not None,
         }
+
+
+def check_folder(data_dir, holding):
+    """Refuses a --data-dir that is not a folder, saying what the folder should hold."""
+    if not os.path.isdir(data_dir):
+        what = "is a file, not a folder" if os.path.exists(data_dir) else "does not exist"
+        raise InfoGANError(f"--data-dir {data_dir} {what}: give the folder {holding}")
 
 
 def held_out(n, size, what):

@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from infogan import InfoGANError
-from infogan.data.dataset import holding_out
+from infogan.data.dataset import check_folder, holding_out
 from infogan.files import cache_dir, load_cache, save_cache
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -135,8 +135,7 @@ def celeba_folder(data_dir):
             "--dataset celeba needs --data-dir: the folder holding img_align_celeba/ (CelebA's aligned faces, "
             "from its official page; the download needs a sign-in, so it is not automatic)"
         )
-    if not os.path.isdir(data_dir):
-        raise InfoGANError(f"--data-dir {data_dir} does not exist: give the folder holding img_align_celeba/")
+    check_folder(data_dir, "holding img_align_celeba/")
     inner = os.path.join(data_dir, "img_align_celeba")
     return inner if os.path.isdir(inner) else data_dir
 
@@ -148,8 +147,7 @@ def load(kind, data_dir, size, channels, val_size):
     else:
         if data_dir is None:
             raise InfoGANError("--dataset folder needs --data-dir: the folder of your images (PNG or JPEG)")
-        if not os.path.isdir(data_dir):
-            raise InfoGANError(f"--data-dir {data_dir} does not exist: give the folder of your images")
+        check_folder(data_dir, "of your images")
         folder = data_dir
     images = load_folder(folder, size, channels, kind)
     source = f"{kind} from {folder}: {len(images)} images at {size}x{size}, {'grey' if channels == 1 else 'colour'}"

@@ -18,7 +18,7 @@ import zlib
 import numpy as np
 
 from infogan import InfoGANError
-from infogan.data.dataset import Dataset, holding_out, stratified_held_out
+from infogan.data.dataset import Dataset, check_folder, holding_out, stratified_held_out
 from infogan.files import download_all
 
 SPLITS = {
@@ -149,8 +149,7 @@ def offline_mnist():
 
 def load(name, data_dir=None, fallback=True, val_size=None):
     if data_dir is not None:
-        if not os.path.isdir(data_dir):
-            raise InfoGANError(f"--data-dir {data_dir} does not exist: give the folder that holds the IDX files")
+        check_folder(data_dir, "that holds the IDX files")
         if not _has(data_dir, "train"):
             raise InfoGANError(
                 f"--data-dir {data_dir} lacks the training pair {' and '.join(SPLITS['train'])} (raw or .gz)"

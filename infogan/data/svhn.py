@@ -15,7 +15,7 @@ import numpy as np
 import scipy.io
 
 from infogan import InfoGANError
-from infogan.data.dataset import Dataset, holding_out
+from infogan.data.dataset import Dataset, check_folder, holding_out
 from infogan.files import download_all
 
 URL = "http://ufldl.stanford.edu/housenumbers/"
@@ -64,8 +64,7 @@ def _download(folder, names):
 
 def _folder(data_dir):
     if data_dir is not None:
-        if not os.path.isdir(data_dir):
-            raise InfoGANError(f"--data-dir {data_dir} does not exist: give the folder that holds the SVHN .mat files")
+        check_folder(data_dir, "that holds the SVHN .mat files")
         if not any(os.path.isfile(os.path.join(data_dir, n)) for n in (TRAIN, TEST)):
             raise InfoGANError(f"--data-dir {data_dir} holds neither {TRAIN} nor {TEST}")
         return data_dir
