@@ -204,6 +204,20 @@ def test_images_decode_as_they_are_shown(tmp_path):
     assert abs(int(images.decode(str(tmp_path / "sprite.png"), 16, 1, "folder")[0, 0, 8]) - 128) <= 1
 
 
+def test_webp_bmp_and_tiff_images_are_read_as_the_same_png_is(tmp_path):
+    for name in ("a.png", "b.webp", "c.bmp", "d.tif", "e.TIFF"):
+        face(40, 30).save(tmp_path / name, **({"lossless": True} if name.endswith("webp") else {}))
+    assert [os.path.basename(p) for p in images.list_images(str(tmp_path))] == [
+        "a.png",
+        "b.webp",
+        "c.bmp",
+        "d.tif",
+        "e.TIFF",
+    ]
+    decoded = images.load_folder(str(tmp_path), 16, 3, "folder")
+    assert all(np.array_equal(image, decoded[0]) for image in decoded[1:])
+
+
 def test_a_large_jpeg_decodes_at_a_reduced_scale_and_looks_the_same(tmp_path, monkeypatch):
     from PIL import JpegImagePlugin
 

@@ -1,4 +1,4 @@
-"""Folders of images: CelebA's aligned faces (`--dataset celeba`) and any folder of PNG or JPEG files
+"""Folders of images: CelebA's aligned faces (`--dataset celeba`) and any folder of PNG, JPEG, WebP, BMP or TIFF files
 (`--dataset folder`), decoded once into a cached uint8 array.
 
 Each image is cropped to a centred square and resized to --image-size: for CelebA the square is 108/178
@@ -23,14 +23,14 @@ from infogan import InfoGANError
 from infogan.data.dataset import check_folder, holding_out
 from infogan.files import cache_dir, load_cache, save_cache
 
-EXTENSIONS = (".png", ".jpg", ".jpeg")
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 CELEBA_CROP = 108 / 178  # of the width: the face, as the DCGAN and InfoGAN reproductions crop the aligned set
 CACHE_VERSION = 2  # raised whenever decoding changes what an image becomes
 VAL_SIZE = 1000  # images held out for validation unless --val-size
 
 
 def list_images(folder):
-    """Every PNG and JPEG under `folder`, recursively, sorted; not hidden ones, nor in hidden folders or
+    """Every image file (EXTENSIONS) under `folder`, recursively, sorted; not hidden ones, nor in hidden folders or
     __MACOSX: copies (Jupyter's .ipynb_checkpoints) and macOS's "._NAME.jpg" metadata, which no decoder reads.
     Links to folders are followed (a dataset gathered from several disks), each folder read once (a link
     back up the tree would loop, two links to one folder would count its images twice)."""
@@ -117,7 +117,9 @@ def load_folder(folder, size, channels, kind):
     """uint8 [N, channels, size, size] of every image under `folder`, from the cache when it is current."""
     paths = list_images(folder)
     if not paths:
-        raise InfoGANError(f"{folder} holds no PNG or JPEG images (searched recursively, hidden ones left out)")
+        raise InfoGANError(
+            f"{folder} holds no PNG, JPEG, WebP, BMP or TIFF images (searched recursively, hidden ones left out)"
+        )
     stats = [(os.path.relpath(p, folder), os.path.getsize(p), int(os.path.getmtime(p))) for p in paths]
     key = json.dumps([CACHE_VERSION, os.path.abspath(folder), size, channels, kind, stats]).encode()
     cached = os.path.join(cache_dir("images"), hashlib.sha1(key).hexdigest() + ".npy")
@@ -146,7 +148,9 @@ def load(kind, data_dir, size, channels, val_size):
         folder = celeba_folder(data_dir)
     else:
         if data_dir is None:
-            raise InfoGANError("--dataset folder needs --data-dir: the folder of your images (PNG or JPEG)")
+            raise InfoGANError(
+                "--dataset folder needs --data-dir: the folder of your images (PNG, JPEG, WebP, BMP or TIFF)"
+            )
         check_folder(data_dir, "of your images")
         folder = data_dir
     images = load_folder(folder, size, channels, kind)
