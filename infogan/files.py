@@ -134,9 +134,14 @@ def fsync_file(path):
 
 
 def fsync_dir(path):
+    """Syncs a folder's entries (a rename into it). Some network and FUSE file systems cannot sync a folder
+    (EINVAL): there, the files it holds were synced, and nothing more can be asked of it."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
     finally:
         os.close(fd)
 

@@ -14,6 +14,7 @@ import runpy
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import termios
@@ -752,3 +753,12 @@ def test_checkpoints_config_and_log_are_synced_to_the_disk(tiny_mnist, tmp_path,
         assert any(p.endswith(name) for p in synced), name
     assert any(re.search(r"/\.tmp-[0-9a-f]{32}-step_0000002$", p) for p in synced)  # the folder, before its rename
     assert os.path.realpath(tmp_path) in synced  # the run's own name, once moved into place
+
+    def no_folder_sync(fd):  # a network or FUSE mount that cannot sync a folder
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", no_folder_sync)
+    resume_run(run_dir, resumed_config(run_dir, {"iterations": 4}))
+    assert checkpoints.checkpoint_dirs(run_dir)[-1].endswith("step_0000004")
