@@ -246,7 +246,7 @@ def test_decoded_images_come_from_the_cache_until_the_folder_changes(tmp_path, i
 
 
 def test_bad_folders(tmp_path, image_cache):
-    with pytest.raises(InfoGANError, match="holds no PNG or JPEG images"):
+    with pytest.raises(InfoGANError, match="holds no PNG, JPEG, WebP, BMP or TIFF images"):
         images.load("folder", str(tmp_path), 32, 3, 10)
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     with pytest.raises(InfoGANError, match="cannot read image .*broken.jpg"):
