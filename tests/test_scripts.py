@@ -110,7 +110,7 @@ def test_resume_by_epochs_trains_to_them(tiny_run, tmp_path):
 
 def test_a_path_starting_with_a_tilde_is_in_the_home_folder(tiny_mnist, tmp_path):
     """The shell leaves ~ as it is after `=` and in quotes: taken literally, `--run-dir=~/run` made a folder
-    named ~ in the current directory (which `rm -rf ~` then removes the home folder to clean up)."""
+    named ~ in the current directory (and `rm -rf ~`, typed to clean it up, removes the home folder)."""
     home, cwd = tmp_path / "home", tmp_path / "cwd"
     os.makedirs(cwd)
     os.makedirs(home)
