@@ -18,9 +18,9 @@ import threading
 import numpy as np
 
 from infogan import InfoGANError
+from infogan.export import DESCRIPTION
 from infogan.latent import LatentSpec
 
-EXPORT_DESCRIPTION = "latent.json"
 AGAIN = "export the run again (python scripts/export.py RUN --out FOLDER)"
 RANGE_SLACK = 1e-3  # images in [0, 1] may come a rounding error outside it
 
@@ -28,7 +28,7 @@ RANGE_SLACK = 1e-3  # images in [0, 1] may come a rounding error outside it
 def load(path, device="cpu"):
     """A trained model from a run directory or an exported folder (a leading ~ is your home)."""
     path = os.path.expanduser(path)
-    if os.path.isfile(os.path.join(path, EXPORT_DESCRIPTION)):
+    if os.path.isfile(os.path.join(path, DESCRIPTION)):
         return Model(_ExportedBackend(path), path)
     return Model(_RunBackend(path, device), path)
 
@@ -238,7 +238,7 @@ class _ExportedBackend:
     """A folder written by scripts/export.py, run by Paddle Inference predictors."""
 
     def __init__(self, folder):
-        path = os.path.join(folder, EXPORT_DESCRIPTION)
+        path = os.path.join(folder, DESCRIPTION)
         try:
             with open(path) as f:
                 self.description = d = json.load(f)

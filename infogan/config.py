@@ -414,7 +414,9 @@ def read_config(run_dir):
     if not os.path.isdir(run_dir):
         raise InfoGANError(f"{run_dir} is not a directory: give a run directory written by scripts/train.py")
     if not os.path.isfile(path):
-        if os.path.isfile(os.path.join(run_dir, "latent.json")):  # api.EXPORT_DESCRIPTION
+        from infogan.export import DESCRIPTION
+
+        if os.path.isfile(os.path.join(run_dir, DESCRIPTION)):
             raise InfoGANError(
                 f"{run_dir} is an export (scripts/export.py), not a run directory: scripts/explore.py and "
                 "infogan.load read it; give this command the run it was exported from"

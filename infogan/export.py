@@ -17,6 +17,7 @@ from infogan import InfoGANError
 from infogan.files import folder_identity, staged_dir, write_error
 
 FORMAT = "infogan-export-1"
+DESCRIPTION = "latent.json"  # the export's description: what marks a folder as an export
 
 
 def export_run(run_dir, out_dir=None):
@@ -38,7 +39,7 @@ def export_run(run_dir, out_dir=None):
     given_out = bool(out_dir)
     hint = "" if given_out else OUT_HINT
     out_dir = out_dir or os.path.join(run_dir, "export")
-    if os.path.exists(out_dir) and not os.path.isfile(os.path.join(out_dir, "latent.json")):
+    if os.path.exists(out_dir) and not os.path.isfile(os.path.join(out_dir, DESCRIPTION)):
         if not os.path.isdir(out_dir) or os.listdir(out_dir):
             raise InfoGANError(f"--out {out_dir} exists and is not an export: choose another folder")
     spec = LatentSpec.from_config(cfg)
@@ -78,7 +79,7 @@ def export_run(run_dir, out_dir=None):
                         "checkpoint": os.path.basename(checkpoint),
                     },
                 )
-                with open(os.path.join(tmp, "latent.json"), "w") as f:
+                with open(os.path.join(tmp, DESCRIPTION), "w") as f:
                     json.dump(description, f, indent=2)
                 if not given_out:
                     check_unreplaced(run_dir, exported, "it was exported")
