@@ -258,11 +258,11 @@ def summarize_runs(run_dirs):
     left out (runs without labels have no accuracy)."""
     rows, seen = [], {}
     for run_dir in run_dirs:
-        same = seen.get(os.path.realpath(run_dir))
-        if same is not None:
-            also = "" if same == run_dir else f" (as {same} too)"
+        real = os.path.realpath(run_dir)
+        if real in seen:
+            also = "" if seen[real] == run_dir else f" (as {seen[real]} too)"
             raise InfoGANError(f"{run_dir} is given twice{also}: each run counts once in the mean")
-        seen[os.path.realpath(run_dir)] = run_dir
+        seen[real] = run_dir
         path = os.path.join(run_dir, "metrics.json")
         if not os.path.isfile(path):
             raise InfoGANError(f"{run_dir} has no metrics.json: run python scripts/evaluate.py {run_dir} first")
