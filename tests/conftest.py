@@ -233,3 +233,10 @@ def server():
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/", files
     httpd.shutdown()
+
+
+def aged(path, seconds=120):
+    """`path`, its times set `seconds` back: a staging folder quiet that long, as a killed writer leaves it."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path

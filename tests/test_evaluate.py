@@ -4,12 +4,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, aged
 
 from infogan.evaluate import score
 from infogan.metrics import accuracy, nmi
@@ -210,7 +209,7 @@ def test_a_judge_that_cannot_be_cached_is_a_warning_and_what_a_killed_saver_left
     left = tmp_path / "infogan" / "classifiers" / f".tmp-{uuid.uuid4().hex}-0123456789abcdef"
     os.makedirs(left)
     (left / "classifier.pdparams").write_bytes(b"half a judge")
-    os.utime(left, (time.time() - 120,) * 2)
+    aged(left)
     quality.trained_classifier(data, (0.0, 1.0), exe)
     (entry,) = os.listdir(left.parent)
     assert os.path.isfile(left.parent / entry / "classifier.pdparams") and not entry.startswith(".")

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 import pytest
-from conftest import ROOT, TINY, copy_run, log_records, one_error_line, script, train, write_idx_dir
+from conftest import ROOT, TINY, aged, copy_run, log_records, one_error_line, script, train, write_idx_dir
 
 from infogan import InfoGANError, checkpoints, cli
 from infogan.config import TrainConfig, resumed_config
@@ -655,12 +655,6 @@ def test_atomic_writes_leave_nothing_half_written_and_are_readable(tmp_path):
     finally:
         os.umask(umask)
     assert (os.stat(tmp_path / "new.json").st_mode & 0o777) == 0o644
-
-
-def aged(path, seconds=120):
-    then = time.time() - seconds
-    os.utime(path, (then, then))
-    return path
 
 
 def test_folders_staged_side_by_side_each_arrive_whole_and_a_killed_writers_is_removed(tmp_path):
