@@ -281,4 +281,14 @@ def main(job):
 
 
 if __name__ == "__main__":
-    main(json.loads(sys.argv[1]))
+    try:
+        job = json.loads(sys.argv[1]) if len(sys.argv) == 2 else None
+    except json.JSONDecodeError:
+        job = None
+    if not isinstance(job, dict):
+        print(
+            "error: benchmarks.workers runs a job (JSON) of benchmarks.train_step or .data_parallel: run those",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    main(job)

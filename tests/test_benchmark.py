@@ -128,6 +128,11 @@ def test_benchmark_bad_input(args, message):
     one_error_line(script("benchmarks.train_step", *args), message)
 
 
+@pytest.mark.parametrize("args", [["--help"], [], ["[1]"]])
+def test_the_internal_worker_run_by_hand_says_what_to_run(args):
+    one_error_line(script("benchmarks.workers", *args), "benchmarks.workers runs a job (JSON) of benchmarks.train_step")
+
+
 def test_decode_benchmark_prints_both_ways_side_by_side():
     result = script("benchmarks.decode", "--width", "640", "--height", "480", "--repeats", "1")
     assert result.returncode == 0, result.stderr
