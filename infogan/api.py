@@ -23,6 +23,7 @@ from infogan.latent import LatentSpec
 
 AGAIN = "export the run again (python scripts/export.py RUN --out FOLDER)"
 RANGE_SLACK = 1e-3  # images in [0, 1] may come a rounding error outside it
+BATCH = 500  # images per run of G or Q: memory stays that of 500 whatever N (20,000 at once took 7 GB)
 
 
 def load(path, device="cpu"):
@@ -115,11 +116,21 @@ class Model:
 
     def generate(self, categorical=None, continuous=None, noise=None, seed=None, n=None):
         """Images [N, C, H, W] in [0, 1] for the codes given (the rest from the prior)."""
-        latent = self.latent(categorical, continuous, noise, seed, n)
-        with self._lock:
-            images = self.backend.generate(latent)
+        return self._generate(self.latent(categorical, continuous, noise, seed, n))
+
+    def _generate(self, latent):
+        images = self._in_batches(self.backend.generate, latent)
         low, high = self.value_range
         return np.clip((images - low) / (high - low), 0.0, 1.0).astype("float32")
+
+    def _in_batches(self, run, feed):
+        """run(feed) on BATCH rows at a time; its outputs (an array, or a dict of them) joined."""
+        n = len(next(iter(feed.values())))
+        with self._lock:
+            parts = [run({name: value[i : i + BATCH] for name, value in feed.items()}) for i in range(0, n, BATCH)]
+        if isinstance(parts[0], dict):
+            return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+        return np.concatenate(parts)
 
     def encode(self, images):
         """Q's predictions for images [N, C, H, W] (or [N, H, W] when grey) in [0, 1]: the probabilities of
@@ -138,8 +149,9 @@ class Model:
             hint = ": divide 8-bit images by 255" if images.max() <= 255 and images.min() >= 0 else ""
             raise InfoGANError(f"images must be in [0, 1], not [{images.min():g}, {images.max():g}]{hint}")
         low, high = self.value_range
-        with self._lock:
-            out = self.backend.encode(images * (high - low) + low)
+        out = self._in_batches(
+            lambda feed: self.backend.encode(feed["images"]), {"images": images * (high - low) + low}
+        )
         blocks = np.cumsum([code.dim for code in self.spec.cat])[:-1]
         categorical = np.split(out["cat_probs"], blocks, axis=1) if self.spec.cat else []
         return {"categorical": categorical, "continuous": out.get("cont_mean")}
@@ -160,10 +172,7 @@ class Model:
         else:
             latent = {name: np.repeat(value, steps, axis=0) for name, value in base.items()}
             latent["c_cont"][:, index] = np.linspace(-span, span, steps, dtype="float32")
-        with self._lock:
-            images = self.backend.generate(latent)
-        low, high = self.value_range
-        return np.clip((images - low) / (high - low), 0.0, 1.0).astype("float32")
+        return self._generate(latent)
 
     def traverse(self, code, steps=9, span=2.0, rows=5, seed=0):
         """A grid [H', W', C] in [0, 1]: each row sweeps `code` from a different draw of everything else."""
