@@ -325,12 +325,14 @@ def test_the_explorer_in_a_real_browser_shows_what_the_model_generates(tiny_run,
             page.goto(url)
             page.wait_for_function("document.getElementById('image').dataset.query !== undefined")
             first = shown(page)
+            lefts = controls_left(page)
             page.locator("#cont1").fill("1.5")
             page.wait_for_function("document.getElementById('image').dataset.query.includes('cont=1.50,0.00')")
             page.select_option("#cat1", "3")
             page.wait_for_function("document.getElementById('image').dataset.query.includes('cat=3&')")
             page.wait_for_function("document.getElementById('image').complete")
             after = shown(page)
+            assert controls_left(page) == lefts and len(set(lefts)) == 1, "the controls moved or are not aligned"
             page.screenshot(path=str(tmp_path / "explorer.png"))
             browser.close()
     finally:
@@ -340,6 +342,11 @@ def test_the_explorer_in_a_real_browser_shows_what_the_model_generates(tiny_run,
     assert not np.array_equal(first, after)
     assert errors == []
     assert os.path.getsize(tmp_path / "explorer.png") > 5_000
+
+
+def controls_left(page):
+    """Where each code's selector or slider starts, in pixels from the left."""
+    return [page.locator(f"#{code}").bounding_box()["x"] for code in ("cat1", "cont1", "cont2")]
 
 
 def shown(page):
