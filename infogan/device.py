@@ -13,6 +13,7 @@ import threading
 from contextlib import contextmanager
 
 from infogan import InfoGANError
+from infogan.config import DEVICES
 
 
 def thread_settings():
@@ -76,6 +77,8 @@ def executor(device):
 def place(device):
     import paddle
 
+    if device not in DEVICES:  # the scripts' choices refuse it first; the API (infogan.load) does here
+        raise InfoGANError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
     python_sigterm_again()
     if device == "gpu" and not paddle.is_compiled_with_cuda():
         raise InfoGANError(

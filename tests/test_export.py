@@ -163,6 +163,7 @@ def test_the_api_runs_g_and_q_on_a_batch_at_a_time_with_the_same_answers(tiny_ru
         (lambda m: m.traverse("cont1", steps=0), "steps must be a whole number from 2 up, not 0"),
         (lambda m: m.traverse("cont1", span=float("inf")), "span must be a finite number above 0"),
         (lambda m: m.traverse("cat1", rows=0), "rows must be a whole number from 1 up, not 0"),
+        (lambda m: infogan.load(m.path, device="cuda"), "device must be one of auto, cpu, gpu, not 'cuda'"),
     ],
 )
 def test_the_api_refuses_bad_input(tiny_run, call, message):
