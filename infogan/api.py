@@ -142,7 +142,12 @@ class Model:
         if images.ndim == 3 and self.image_shape[0] == 1:
             images = images[:, None]
         if images.shape[1:] != self.image_shape or len(images) == 0:
-            raise InfoGANError(f"images must be [N, {', '.join(map(str, self.image_shape))}], not {list(images.shape)}")
+            channels, side = self.image_shape[0], self.image_shape[1:]
+            last = images.ndim == 4 and images.shape[1:] == (*side, channels)  # as Pillow and matplotlib hold them
+            raise InfoGANError(
+                f"images must be [N, {', '.join(map(str, self.image_shape))}], not {list(images.shape)}"
+                + (": channels first, as images.transpose(0, 3, 1, 2) puts them" if last else "")
+            )
         if not np.isfinite(images).all():
             raise InfoGANError("images must be finite numbers: they hold NaN or infinity")
         if images.min() < -RANGE_SLACK or images.max() > 1 + RANGE_SLACK:

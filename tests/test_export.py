@@ -151,6 +151,7 @@ def test_the_api_runs_g_and_q_on_a_batch_at_a_time_with_the_same_answers(tiny_ru
         (lambda m: m.generate(noise=np.zeros(3)), "noise needs 62 value"),
         (lambda m: m.generate(continuous=[np.nan, 0]), "must be finite"),
         (lambda m: m.encode(np.zeros((2, 3, 28, 28))), r"images must be \[N, 1, 28, 28\]"),
+        (lambda m: m.encode(np.zeros((2, 28, 28, 1))), r"not \[2, 28, 28, 1\]: channels first, as images.transpose"),
         (lambda m: m.traverse("cont3"), "unknown code 'cont3'"),
         (lambda m: m.generate(categorical=[3.5]), "categorical values must be whole numbers"),
         (lambda m: m.generate(categorical=["three"]), "categorical must be numbers"),
