@@ -4,7 +4,7 @@ checkpoint) or a folder written by scripts/export.py.
     model = infogan.load("outputs/mnist-20261130-120000")
     images = model.generate(categorical=[3], continuous=[0.5, -1.0], seed=0)   # [1, C, H, W] in [0, 1]
     probs = model.encode(images)["categorical"][0]                             # Q's guess of the code
-    grid = model.traverse("cont1", steps=9)                                    # [H, W, C] in [0, 1]
+    grid = model.traverse("cont1", steps=9)                                    # [H, W] (grey) in [0, 1]
 
 Each model keeps its parameters in a Paddle scope (or predictor) of its own, so several can be loaded in
 one process; calls leave Paddle's global mode as they found it, and are safe from several threads.
@@ -180,14 +180,16 @@ class Model:
         return self._generate(latent)
 
     def traverse(self, code, steps=9, span=2.0, rows=5, seed=0):
-        """A grid [H', W', C] in [0, 1]: each row sweeps `code` from a different draw of everything else."""
+        """A grid [H', W', 3] in [0, 1], or [H', W'] for grey images (as Pillow, imageio and plt.imsave take
+        them): each row sweeps `code` from a different draw of everything else."""
         from infogan.figures import tile
 
         _check_whole(rows, "rows", 1)
         _check_whole(seed, "seed", 0)
         rng = np.random.default_rng(seed)
         strips = [self.sweep(code, steps, span, seed=int(rng.integers(2**31))) for _ in range(rows)]
-        return tile(np.stack(strips))
+        grid = tile(np.stack(strips))
+        return grid[..., 0] if grid.shape[-1] == 1 else grid
 
     def _code(self, code):
         for kind, count in (("cat", len(self.spec.cat)), ("cont", self.spec.cont_dim)):

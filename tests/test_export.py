@@ -13,10 +13,12 @@ import threading
 import urllib.error
 import urllib.request
 
+import matplotlib.pyplot as plt
 import numpy as np
 import paddle
 import pytest
 from conftest import ROOT, copy_run, one_error_line, script
+from PIL import Image
 
 import infogan
 from infogan import InfoGANError
@@ -106,8 +108,11 @@ def _api_checks(tiny_run, exported, tmp_path):
     codes = run.encode(images)
     assert codes["categorical"][0].shape == (1, 10) and codes["continuous"].shape == (1, 2)
     np.testing.assert_allclose(codes["categorical"][0].sum(), 1.0, rtol=1e-5)
-    assert run.traverse("cont1", steps=5, rows=2).shape == (2 * 29 - 1, 5 * 29 - 1, 1)
-    assert run.traverse("cat1", rows=1).shape == (28, 10 * 29 - 1, 1)
+    grid = run.traverse("cont1", steps=5, rows=2)
+    assert grid.shape == (2 * 29 - 1, 5 * 29 - 1)  # grey: as Pillow and plt.imsave take it, not [H, W, 1]
+    assert run.traverse("cat1", rows=1).shape == (28, 10 * 29 - 1)
+    plt.imsave(tmp_path / "grid.png", grid, cmap="gray")
+    Image.fromarray(np.rint(grid * 255).astype(np.uint8)).save(tmp_path / "grid_pillow.png")
     # A second run in the same process keeps its own parameters: the first model's images do not move.
     second = infogan.load(copy_run(tiny_run, tmp_path / "other"))
     second.backend.scope.find_var(AVERAGE + "G_deconv2.b").get_tensor().set(
