@@ -12,7 +12,7 @@ import warnings
 
 from infogan import InfoGANError
 from infogan.config import DEVICES, TrainConfig, flag
-from infogan.device import apply_thread_settings, raise_on_sigterm, stop_signal
+from infogan.device import PADDLE_WARNINGS, apply_thread_settings, raise_on_sigterm, stop_signal
 
 
 class Parser(argparse.ArgumentParser):
@@ -80,7 +80,7 @@ def run(main, args):
         sys.exit(2)
     apply_thread_settings()
     raise_on_sigterm()
-    for message in ("No ccache found", "Tensor do not have 'place' interface"):
+    for message in PADDLE_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
     debug = vars(args).pop("debug", False)
     try:

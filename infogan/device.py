@@ -33,6 +33,10 @@ def thread_settings():
     return settings
 
 
+# Paddle's warnings that say nothing to a user of this project (its C++ operators build without ccache).
+PADDLE_WARNINGS = ("No ccache found", "Tensor do not have 'place' interface")
+
+
 def apply_thread_settings(environ=os.environ):
     """Sets thread_settings() where the environment does not already say otherwise; call before Paddle."""
     if environ.get("INFOGAN_THREAD_ENV") == "0":
