@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import idx_bytes, write_file, write_idx_dir
+from conftest import ROOT, idx_bytes, write_file, write_idx_dir
 
 from infogan import InfoGANError
 from infogan.data import mnist, neighbours
@@ -93,6 +93,24 @@ def test_missing_and_partial_dirs(tmp_path):
     os.remove(os.path.join(folder, "train-labels-idx1-ubyte.gz"))
     with pytest.raises(InfoGANError, match="lacks the training pair"):
         mnist.load("mnist", folder)
+
+
+def test_a_folder_of_the_other_dataset_of_this_format_is_told(tmp_path, monkeypatch):
+    """MNIST's and Fashion-MNIST's files share their names: --dataset fashion-mnist on a folder of MNIST
+    trained on digits under the other name."""
+    folder = write_idx_dir(str(tmp_path / "d"))
+    with open(os.path.join(folder, "train-labels-idx1-ubyte.gz"), "rb") as f:
+        digest = hashlib.md5(f.read()).hexdigest()
+    url, md5s = mnist.DOWNLOADS["fashion-mnist"]
+    monkeypatch.setitem(mnist.DOWNLOADS, "fashion-mnist", (url, dict(md5s, **{"train-labels-idx1-ubyte": digest})))
+    with pytest.raises(InfoGANError, match=r"holds fashion-mnist's files \(its labels' MD5 is theirs\), not mnist's"):
+        mnist.load("mnist", folder)
+    assert len(mnist.load("fashion-mnist", folder).train_images) == 64
+    monkeypatch.undo()
+    shared = os.path.join(os.path.dirname(ROOT), "shared", "datasets", "mnist")
+    if os.path.isdir(shared):  # the real files: MNIST's training pair
+        with pytest.raises(InfoGANError, match="holds mnist's files .* give --dataset mnist, or a folder of fashion"):
+            mnist.load("fashion-mnist", shared)
 
 
 def test_a_train_only_folder_holds_out_a_fixed_validation_split(tmp_path):

@@ -11,6 +11,7 @@ Validation: the test split where there is one, else a fixed part of the training
 """
 
 import gzip
+import hashlib
 import os
 import sys
 import zlib
@@ -122,7 +123,25 @@ def _download(name):
     )
 
 
+def _check_not_other(data_dir, name):
+    """Refuses a folder of another dataset of this format (MNIST's and Fashion-MNIST's files share their
+    names): its gzipped training labels (28 kB) are known by their MD5."""
+    stem = SPLITS["train"][1]
+    path = os.path.join(data_dir, stem + ".gz")
+    if not os.path.isfile(path):
+        return
+    with open(path, "rb") as f:
+        digest = hashlib.md5(f.read()).hexdigest()
+    for other, (_, md5s) in DOWNLOADS.items():
+        if other != name and md5s[stem] == digest:
+            raise InfoGANError(
+                f"--data-dir {data_dir} holds {other}'s files (its labels' MD5 is theirs), not {name}'s: "
+                f"give --dataset {other}, or a folder of {name}"
+            )
+
+
 def _from_idx_dir(data_dir, name, val_size):
+    _check_not_other(data_dir, name)
     images, labels = read_split(data_dir, "train")
     if _has(data_dir, "test"):
         val_images, val_labels = read_split(data_dir, "test")
