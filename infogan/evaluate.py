@@ -4,6 +4,7 @@
 import dataclasses
 import json
 import os
+import shlex
 import sys
 
 import numpy as np
@@ -265,14 +266,17 @@ def summarize_runs(run_dirs):
         seen[real] = run_dir
         path = os.path.join(run_dir, "metrics.json")
         if not os.path.isfile(path):
-            raise InfoGANError(f"{run_dir} has no metrics.json: run python scripts/evaluate.py {run_dir} first")
+            raise InfoGANError(
+                f"{run_dir} has no metrics.json: run python scripts/evaluate.py {shlex.quote(run_dir)} first"
+            )
         try:
             with open(path) as f:
                 metrics = json.load(f)
             rows.append((os.path.basename(os.path.normpath(run_dir)), [get(metrics) for _, get, _ in SUMMARY]))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise InfoGANError(
-                f"{path} cannot be read ({type(e).__name__}: {e}): run python scripts/evaluate.py {run_dir} again"
+                f"{path} cannot be read ({type(e).__name__}: {e}): "
+                f"run python scripts/evaluate.py {shlex.quote(run_dir)} again"
             ) from None
     kept = [i for i in range(len(SUMMARY)) if any(values[i] is not None for _, values in rows)]
     columns = [SUMMARY[i] for i in kept]

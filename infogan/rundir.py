@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 
@@ -164,7 +165,7 @@ def check_new_run_dir(run_dir, overwrite, data_dir=None, numbered=False):
         return
     if not overwrite:
         raise InfoGANError(
-            f"run directory {run_dir} already exists: pass --resume {run_dir} to continue it, "
+            f"run directory {run_dir} already exists: pass --resume {shlex.quote(run_dir)} to continue it, "
             "--overwrite to replace it, or another --run-dir"
         )
     protected = {

@@ -8,6 +8,7 @@ Everything random in a step is drawn from generators seeded by (seed, step), and
 import json
 import math
 import os
+import shlex
 import signal
 import sys
 import time
@@ -344,7 +345,7 @@ class Trainer:
                     raise Interrupted(
                         signals.received or signal.SIGTERM,
                         f"at step {step + 1}: checkpoint and logs saved; resume with: "
-                        f"python scripts/train.py --resume {run_dir}",
+                        f"python scripts/train.py --resume {shlex.quote(run_dir)}",
                     )
         progress.close()
         if main:
@@ -461,7 +462,8 @@ class Trainer:
         summary = ", ".join(f"{k} {final[k]:.3f}" for k in LOG_KEYS if k in final)
         print(f"done in {seconds / 60:.1f} min: {self.run_dir} ({summary})", file=sys.stderr)
         print(
-            f"grids: {os.path.join(self.run_dir, 'grids')}; redraw with: python scripts/sample.py {self.run_dir}",
+            f"grids: {os.path.join(self.run_dir, 'grids')}; "
+            f"redraw with: python scripts/sample.py {shlex.quote(self.run_dir)}",
             file=sys.stderr,
         )
 

@@ -3,6 +3,7 @@ answers to bad input."""
 
 import json
 import os
+import shlex
 import sys
 
 import numpy as np
@@ -123,6 +124,19 @@ def test_a_path_starting_with_a_tilde_is_in_the_home_folder(tiny_mnist, tmp_path
     assert os.listdir(cwd) == [] and {"run", "grids"} <= set(os.listdir(home))
     with open(home / "run" / "config.json") as f:
         assert json.load(f)["data_dir"] == str(home / "data")
+
+
+def test_commands_the_scripts_suggest_run_as_pasted_for_a_path_with_spaces(tiny_mnist, tmp_path):
+    """A run directory with a space (or a quote) was named bare in "redraw with: python scripts/sample.py
+    R" and "pass --resume R": pasted into a shell, those commands named another folder."""
+    run_dir = str(tmp_path / "my runs" / "Bob's run")
+    trained = train(tiny_mnist, run_dir, "--iterations", "3")
+    assert trained.returncode == 0, trained.stderr
+    redraw = shlex.split(trained.stderr.split("redraw with: ")[1].splitlines()[0])
+    assert redraw[1:] == ["scripts/sample.py", run_dir]
+    again = train(tiny_mnist, run_dir, "--iterations", "3")
+    resume = shlex.split(again.stderr.split("pass --resume ")[1].split(" to continue it")[0])
+    assert resume == [run_dir]
 
 
 @pytest.mark.parametrize(
