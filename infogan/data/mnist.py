@@ -49,6 +49,8 @@ DOWNLOADS = {
         },
     ),
 }
+# The MD5 of each full training split's 60,000 labels, one byte each: which dataset a folder holds.
+TRAIN_LABELS_MD5 = {"mnist": "e86ee40d66677c011a9abda399ec8c4d", "fashion-mnist": "3236f6424fc25388b2834cb19942cf7e"}
 SYSTEM_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist"}  # where Debian's package puts them
 SYSTEM_PACKAGES = {"fashion-mnist": "dataset-fashion-mnist"}
 IDX_MAGIC = {0x801: 1, 0x803: 3}  # unsigned-byte labels (1 dim) and images (3 dims)
@@ -123,26 +125,21 @@ def _download(name):
     )
 
 
-def _check_not_other(data_dir, name):
-    """Refuses a folder of another dataset of this format (MNIST's and Fashion-MNIST's files share their
-    names): its gzipped training labels (28 kB) are known by their MD5."""
-    stem = SPLITS["train"][1]
-    path = os.path.join(data_dir, stem + ".gz")
-    if not os.path.isfile(path):
-        return
-    with open(path, "rb") as f:
-        digest = hashlib.md5(f.read()).hexdigest()
-    for other, (_, md5s) in DOWNLOADS.items():
-        if other != name and md5s[stem] == digest:
+def _check_not_other(labels, data_dir, name):
+    """Refuses the training split of another dataset of this format (MNIST's and Fashion-MNIST's files share
+    their names), known by its labels: their MD5, whether the files are raw or gzipped, and by whom."""
+    digest = hashlib.md5(labels.astype(np.uint8).tobytes()).hexdigest()
+    for other, known in TRAIN_LABELS_MD5.items():
+        if other != name and digest == known:
             raise InfoGANError(
-                f"--data-dir {data_dir} holds {other}'s files (its labels' MD5 is theirs), not {name}'s: "
+                f"{data_dir} holds {other}'s training split (its labels are theirs), not {name}'s: "
                 f"give --dataset {other}, or a folder of {name}"
             )
 
 
 def _from_idx_dir(data_dir, name, val_size):
-    _check_not_other(data_dir, name)
     images, labels = read_split(data_dir, "train")
+    _check_not_other(labels, data_dir, name)
     if _has(data_dir, "test"):
         val_images, val_labels = read_split(data_dir, "test")
         return Dataset(images, labels, val_images, val_labels, f"{name} from {data_dir}", "the test split")
