@@ -10,8 +10,6 @@ GFLOP/s is a lower bound on what the machine does.
 import math
 from dataclasses import dataclass
 
-import paddle
-
 
 @dataclass
 class Layer:
@@ -22,6 +20,8 @@ class Layer:
 def layers(net, input_shape, call=None):
     """The network's FC and convolution layers in the order its forward pass runs them, with their
     forward FLOPs per image, from a pass over a placeholder input in a throwaway program."""
+    import paddle
+
     found = []
 
     def hook(layer, inputs, output):
@@ -52,22 +52,29 @@ def backward(found, weights, first_input_grad):
     return input_grads + (forward(found) if weights else 0)
 
 
-def iteration_flops(cfg):
-    """Analytic FLOPs per image of one training iteration of `cfg`, by step and in all."""
+def network_layers(cfg):
+    """{"G", "D's trunk", "D's head", "Q"}: each network's layers (as `layers` finds them) for `cfg`."""
+    import paddle
+
     from infogan.latent import LatentSpec
     from infogan.nets import NetSpec
 
     paddle.enable_static()
-    spec = LatentSpec.from_config(cfg)
-    net = NetSpec.from_config(cfg, spec)
+    net = NetSpec.from_config(cfg, LatentSpec.from_config(cfg))
     scratch = paddle.static.program_guard(paddle.static.Program(), paddle.static.Program())
     with scratch, paddle.utils.unique_name.guard("flops_"):  # parameters of a throwaway program
         gen, disc = net.generator(), net.discriminator()
-        q_head = net.q_head(disc.features)
-        g = layers(gen, [net.latent_dim])
-        trunk = layers(disc, net.image_shape, lambda x: disc.trunk(x))
-        head = layers(disc.head, [disc.features])
-        q = layers(q_head, [disc.features])
+        return {
+            "G": layers(gen, [net.latent_dim]),
+            "D's trunk": layers(disc, net.image_shape, lambda x: disc.trunk(x)),
+            "D's head": layers(disc.head, [disc.features]),
+            "Q": layers(net.q_head(disc.features), [disc.features]),
+        }
+
+
+def iteration_flops(cfg):
+    """Analytic FLOPs per image of one training iteration of `cfg`, by step and in all."""
+    g, trunk, head, q = network_layers(cfg).values()
     q_in_gq = cfg.q_step != "d"
     gq = (
         forward(g + trunk + head + q)
@@ -92,6 +99,8 @@ def iteration_flops(cfg):
 def gradient_floats(cfg):
     """How many gradient values one iteration all-reduces across ranks: every parameter each of the two
     Programs trains."""
+    import paddle
+
     from infogan.latent import LatentSpec
     from infogan.programs import build_train_programs, trainable
 
@@ -102,3 +111,26 @@ def gradient_floats(cfg):
     gq_prefixes = ("G_",) if cfg.q_step == "d" else ("G_", "Q_")
     steps = ((programs.d_step, d_prefixes), (programs.gq_step, gq_prefixes))
     return sum(math.prod(p.shape) for step, prefixes in steps for p in trainable(step.program, prefixes))
+
+
+def main(cfg):
+    """Prints the configuration's FLOPs per image: each network's layers, and each training step."""
+    for name, found in network_layers(cfg).items():
+        print(f"{name}, forward MFLOPs: " + ", ".join(f"{layer.name} {layer.flops / 1e6:.2f}" for layer in found))
+    steps = iteration_flops(cfg)
+    print(
+        f"MFLOPs per image: G+Q step {steps['gq_step'] / 1e6:.1f}, D step {steps['d_step'] / 1e6:.1f}, "
+        f"iteration {steps['iteration'] / 1e6:.1f} (forward and backward products; 2 FLOPs a multiply-add)"
+    )
+
+
+if __name__ == "__main__":
+    from infogan import cli
+    from infogan.config import TrainConfig
+
+    parser = cli.Parser(
+        "FLOPs per image of a training configuration, from the networks it builds: "
+        "`python -m benchmarks.flops [train.py's flags]` (the defaults without flags)."
+    )
+    cli.add_config_flags(parser)
+    cli.run(lambda args: main(TrainConfig.from_flags(vars(args))), parser.parse_args())

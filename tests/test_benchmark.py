@@ -29,6 +29,17 @@ def test_flops_are_read_off_the_networks():
     assert [layer.flops for layer in flops.layers(MNIST.q_head(1024), [1024])] == Q
 
 
+def test_the_flops_command_prints_each_layer_and_step_of_a_configuration():
+    """docs/performance.md names `python -m benchmarks.flops`, which printed nothing."""
+    result = script("benchmarks.flops", "--lambda-real", "0")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(",")[0] for line in lines[:4]] == ["G", "D's trunk", "D's head", "Q"]
+    steps = flops.iteration_flops(TrainConfig(lambda_real=0.0))
+    assert f"D step {steps['d_step'] / 1e6:.1f}, iteration {steps['iteration'] / 1e6:.1f}" in lines[4]
+    one_error_line(script("benchmarks.flops", "--batch-size", "0"), "--batch-size must be a whole number")
+
+
 def test_iteration_flops_closed_form():
     g, d, q = sum(G), sum(TRUNK + HEAD), sum(Q)
     # G+Q step: forward through G, D and Q; backward: G's weights and inputs (not the latent's), D's inputs
