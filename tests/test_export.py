@@ -123,8 +123,8 @@ def _api_checks(tiny_run, exported, tmp_path):
 
 
 def test_the_api_runs_g_and_q_on_a_batch_at_a_time_with_the_same_answers(tiny_run, exported, monkeypatch):
-    """Run at once, N images took memory in proportion (7 GB for 20,000: a notebook's encode of MNIST's
-    training split failed on a 16 GB laptop); each call runs BATCH of them at a time now."""
+    """Run at once, N images took memory in proportion (7 GB for 20,000, so about 20 GB for a notebook's
+    encode of MNIST's training split); each call runs BATCH of them at a time now."""
     import infogan.api
 
     for model in (infogan.load(tiny_run), infogan.load(exported)):
@@ -167,7 +167,9 @@ def test_loading_a_model_in_a_fresh_process_says_nothing_and_sets_threads_only_b
     env = {k: v for k, v in os.environ.items() if k not in unset}
     for first, expected in (("", f"{thread_settings()['MKL_NUM_THREADS']} 2"), ("import paddle", "None None")):
         code = QUIET_LOAD.format(first=first)
-        done = subprocess.run([sys.executable, "-c", code, tiny_run], capture_output=True, text=True, env=env)
+        done = subprocess.run(
+            [sys.executable, "-c", code, tiny_run], capture_output=True, text=True, env=env, timeout=300
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == expected, "thread settings applied only where Paddle was not yet imported"
         if not first:
