@@ -32,6 +32,24 @@ def categorise(exe, encode_step, spec, images):
     return [block.argmax(axis=1) for block in blocks]
 
 
+def seen_in_training(run_dir, cfg, images):
+    """How many of `images` the run trained on, where its own data are read quietly (the offline MNIST
+    sample, or a --data-dir it named that is still there); else None."""
+    from infogan.data import load_dataset, mnist, run_record, unlike
+
+    record = run_record(run_dir)
+    if not record or not (cfg.data_dir or record.get("source") == mnist.OFFLINE_SOURCE):
+        return None
+    try:
+        own = load_dataset(cfg, record)
+    except InfoGANError:
+        return None
+    if unlike(record, own) or own.train_images is None:
+        return None
+    trained = {image.tobytes() for image in own.train_images}
+    return sum(image.tobytes() in trained for image in images)
+
+
 def score(pred, labels, categories):
     """Accuracy under the best category -> label mapping, NMI, per-label accuracy and the confusion matrix."""
     n_labels = int(labels.max()) + 1
@@ -96,6 +114,13 @@ def score_run(run_dir, data_dir=None, device="cpu", quality=True):
     load_inference_state(checkpoint, generate_step.program)
     value_range = NetSpec.from_config(cfg, spec).value_range
     metrics = {"checkpoint": os.path.basename(checkpoint), "data": f"{data.source}; validation: {data.validation}"}
+    if data_dir and labelled and (seen := seen_in_training(run_dir, cfg, data.val_images)):
+        metrics["validation_images_trained_on"] = seen
+        print(
+            f"note: {seen} of the {len(data.val_images)} validation images in {data_dir} are among the run's own "
+            "training images: its scores are not of unseen images alone",
+            file=sys.stderr,
+        )
     if not labelled:
         print(
             f"note: {cfg.dataset} images have no labels: Q's codes are not scored; judge them by the run's grids "

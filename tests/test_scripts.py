@@ -9,9 +9,10 @@ import sys
 import numpy as np
 import paddle
 import pytest
-from conftest import TINY, copy_run, log_records, one_error_line, script, train
+from conftest import TINY, copy_run, idx_bytes, log_records, one_error_line, script, train, write_file, write_idx_dir
 
 from infogan.config import TrainConfig, resumed_config
+from infogan.data import mnist
 from infogan.rundir import is_run
 
 pytestmark = pytest.mark.slow
@@ -249,6 +250,20 @@ def test_evaluate_and_plot_runs(tiny_mnist, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "accuracy" in result.stdout and "(20 images)" in result.stdout
     assert "note: samples not judged, which needs the training images" in result.stderr
+    assert "among the run's own training images" not in result.stderr
+    # A test split holding 5 of the run's training images: the score is told not to be of unseen ones alone.
+    train_images, train_labels = mnist.read_split(tiny_mnist, "train")
+    test_images, test_labels = mnist.read_split(tiny_mnist, "test")
+    mixed = write_idx_dir(str(tmp_path / "mixed"), n_test=0, seed=1)  # the test pair, written below, is what counts
+    for stem, array in (
+        ("t10k-images-idx3-ubyte", np.concatenate([train_images[:5], test_images[5:]])[:, 0]),
+        ("t10k-labels-idx1-ubyte", np.concatenate([train_labels[:5], test_labels[5:]])),
+    ):
+        write_file(os.path.join(mixed, stem), idx_bytes(array), gz=True)
+    seen = script("evaluate.py", runs[1], "--data-dir", mixed, "--accuracy-only")
+    assert f"note: 5 of the 20 validation images in {mixed} are among the run's own training images" in seen.stderr
+    with open(os.path.join(runs[1], "metrics.json")) as f:
+        assert json.load(f)["validation_images_trained_on"] == 5
     assert os.path.getsize(os.path.join(runs[1], "confusion.png")) > 10_000
     with open(os.path.join(runs[1], "metrics.json")) as f:
         metrics = json.load(f)
