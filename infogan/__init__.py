@@ -17,13 +17,12 @@ def load(path, device="cpu"):
     import sys
     import warnings
 
-    from infogan.device import PADDLE_WARNINGS, apply_thread_settings
+    from infogan.device import apply_thread_settings, ignore_paddle_warnings
 
     if "paddle" not in sys.modules:
         apply_thread_settings()
     with warnings.catch_warnings():
-        for message in PADDLE_WARNINGS:
-            warnings.filterwarnings("ignore", message=message)
+        ignore_paddle_warnings()
         from infogan.api import load as load_model
 
         return load_model(path, device)

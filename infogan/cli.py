@@ -8,11 +8,10 @@ import os
 import sys
 import types
 import typing
-import warnings
 
 from infogan import InfoGANError
 from infogan.config import DEVICES, TrainConfig, flag
-from infogan.device import PADDLE_WARNINGS, apply_thread_settings, raise_on_sigterm, stop_signal
+from infogan.device import apply_thread_settings, ignore_paddle_warnings, raise_on_sigterm, stop_signal
 
 
 class Parser(argparse.ArgumentParser):
@@ -80,8 +79,7 @@ def run(main, args):
         sys.exit(2)
     apply_thread_settings()
     raise_on_sigterm()
-    for message in PADDLE_WARNINGS:
-        warnings.filterwarnings("ignore", message=message)
+    ignore_paddle_warnings()
     debug = vars(args).pop("debug", False)
     try:
         return main(args)

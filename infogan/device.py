@@ -10,6 +10,7 @@ docs/performance.md measures each choice.
 import os
 import signal
 import threading
+import warnings
 from contextlib import contextmanager
 
 from infogan import InfoGANError
@@ -35,6 +36,12 @@ def thread_settings():
 
 # Paddle's warnings that say nothing to a user of this project (its C++ operators build without ccache).
 PADDLE_WARNINGS = ("No ccache found", "Tensor do not have 'place' interface")
+
+
+def ignore_paddle_warnings():
+    """Filters out PADDLE_WARNINGS: for the process (the scripts), or inside warnings.catch_warnings()."""
+    for message in PADDLE_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
 
 
 def apply_thread_settings(environ=os.environ):
