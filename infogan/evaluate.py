@@ -44,7 +44,7 @@ def seen_in_training(run_dir, cfg, images):
         own = load_dataset(cfg, record)
     except InfoGANError:
         return None
-    if unlike(record, own) or own.train_images is None:
+    if unlike(record, own):
         return None
     trained = {image.tobytes() for image in own.train_images}
     return sum(image.tobytes() in trained for image in images)
