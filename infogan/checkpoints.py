@@ -9,6 +9,7 @@ programs.
 A checkpoint is written into a hidden folder beside it (.tmp-ID-step_NNNNNNN), synced to the disk and renamed
 into place only when complete, so a listed checkpoint is always whole, whatever happens while it is written.
 Its parameters are checked to be finite first: a saved checkpoint never holds a diverged model.
+Paddle is imported where it is used: listing a run's checkpoints (scripts/summarize.py) needs none of it.
 """
 
 import glob
@@ -18,7 +19,6 @@ import re
 import warnings
 
 import numpy as np
-import paddle
 
 from infogan import InfoGANError
 from infogan.files import reason, staged_dir
@@ -45,6 +45,8 @@ def step_of(checkpoint):
 
 def non_finite_parameters(programs, scope=None):
     """Names of the training programs' parameters holding NaN or infinity."""
+    import paddle
+
     scope = scope or paddle.static.global_scope()
     bad = []
     for name in sorted(_parameter_names(programs)):
@@ -60,6 +62,8 @@ def _parameter_names(programs):
 
 def save(run_dir, programs, step, keep):
     """Both training programs' parameters and optimizer states, complete and on the disk, or nothing."""
+    import paddle
+
     final = os.path.join(run_dir, "checkpoints", f"step_{step:07d}")
     try:
         with staged_dir(final, durable=True, sole_writer=True) as tmp:  # the run's lock holder
@@ -83,6 +87,8 @@ def _remove(checkpoint):
 
 
 def _read_state(prefix, checkpoint):
+    import paddle
+
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="This list is not set")
@@ -111,6 +117,8 @@ def _check_fits(state, program, checkpoint, optimizer_state):
 
 def set_state(program, state):
     """Sets the program's parameters from `state`, which may also hold values the program does not use."""
+    import paddle
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="This list is not set")
         paddle.static.set_program_state(program, state)

@@ -282,6 +282,8 @@ def summarize_runs(run_dirs):
     """A Markdown table of the runs' metrics.json (scripts/evaluate.py writes them): a row per run, then
     the mean +- standard deviation over the runs of every column they all have. Columns no run has are
     left out (runs without labels have no accuracy)."""
+    from infogan.checkpoints import checkpoint_dirs
+
     rows, seen = [], {}
     for run_dir in run_dirs:
         real = os.path.realpath(run_dir)
@@ -297,6 +299,12 @@ def summarize_runs(run_dirs):
         try:
             with open(path) as f:
                 metrics = json.load(f)
+            trained = [os.path.basename(c) for c in checkpoint_dirs(run_dir)]
+            if trained and metrics["checkpoint"] != trained[-1]:
+                raise InfoGANError(
+                    f"{path} scores {metrics['checkpoint']}, but the run has trained on to {trained[-1]}: "
+                    f"run python scripts/evaluate.py {shlex.quote(run_dir)} again"
+                )
             rows.append((os.path.basename(os.path.normpath(run_dir)), [get(metrics) for _, get, _ in SUMMARY]))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise InfoGANError(

@@ -321,6 +321,12 @@ def test_summarize_gives_each_run_and_the_mean_and_spread(tmp_path):
         (tmp_path / "run1" / "metrics.json").write_text(damaged)
         with pytest.raises(InfoGANError, match="run1/metrics.json cannot be read .*: run python scripts/evaluate.py"):
             summarize_runs(runs)
+    (tmp_path / "run0" / "checkpoints" / "step_0000020").mkdir(parents=True)  # trained on after evaluate.py
+    (tmp_path / "run0" / "metrics.json").write_text(json.dumps(dict(metrics, checkpoint="step_0000010")))
+    with pytest.raises(InfoGANError, match="run0/metrics.json scores step_0000010, but the run has trained on to "):
+        summarize_runs(runs[:1])
+    (tmp_path / "run0" / "metrics.json").write_text(json.dumps(dict(metrics, checkpoint="step_0000020")))
+    assert summarize_runs(runs[:1]).splitlines()[2].startswith("| run0 | 96.0% |")
 
 
 def test_plot_runs_gives_runs_under_one_label_one_colour_and_one_legend_entry(monkeypatch, tmp_path):
