@@ -139,6 +139,12 @@ class TrainConfig:
         "images held out of the training images for validation where the data has no test split "
         "(default: 5,000 of MNIST's, 1,000 of SVHN's or a folder's, or a tenth where that is fewer)",
     )
+    folder_labels: bool = setting(
+        False,
+        "folder: label each image by the subfolder it lies in (DIR/LABEL/...), as torchvision's ImageFolder "
+        "does: validation accuracy, evaluate.py's scores and its judge then read them; training never does",
+        absent_means=False,
+    )
     # model
     preset: str | None = setting(None, "settings of an experiment, under the flags given", choices=tuple(PRESETS))
     arch: str = setting(
@@ -259,6 +265,11 @@ class TrainConfig:
         for name in ("lambda_cat", "lambda_cont", "lambda_real", "r1"):
             _float_range(flag(name), getattr(self, name), -1e-12, 1000.0, "a weight >= 0 (0 turns its term off)")
         self._validate_image_shape()
+        if self.folder_labels and self.dataset != "folder":
+            raise InfoGANError(
+                f"--folder-labels labels a folder's images by their subfolders: it needs --dataset folder, "
+                f"not {self.dataset} (whose labels, if any, come with it)"
+            )
         if self.lambda_real_fade is not None:
             fade = self.lambda_real_fade
             two_steps = InfoGANError(f"--lambda-real-fade takes two steps START < END, such as 1500 2500, not {fade!r}")

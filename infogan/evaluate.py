@@ -101,10 +101,13 @@ def score_run(run_dir, data_dir=None, device="cpu", quality=True):
             "to score it on them)"
         )
     labelled = data.val_labels is not None
+    unlabelled = f"{cfg.dataset} images have no labels" + (
+        " (a run trained with --folder-labels has its subfolders')" if cfg.dataset == "folder" else ""
+    )
     if not labelled and not quality:
         raise InfoGANError(
-            f"{cfg.dataset} images have no labels, so there is no accuracy to score: drop --accuracy-only for the "
-            "samples' spread, and draw the run's grids with scripts/sample.py"
+            f"{unlabelled}, so there is no accuracy to score: drop --accuracy-only for the samples' spread, and "
+            "draw the run's grids with scripts/sample.py"
         )
     if tuple(data.val_images.shape[1:]) != cfg.image_shape:
         raise InfoGANError(f"the images in {data.source} are {data.val_images.shape[1:]}, the run's {cfg.image_shape}")
@@ -114,6 +117,8 @@ def score_run(run_dir, data_dir=None, device="cpu", quality=True):
     load_inference_state(checkpoint, generate_step.program)
     value_range = NetSpec.from_config(cfg, spec).value_range
     metrics = {"checkpoint": os.path.basename(checkpoint), "data": f"{data.source}; validation: {data.validation}"}
+    if data.label_names:
+        metrics["label_names"] = data.label_names
     if data_dir and labelled and (seen := seen_in_training(run_dir, cfg, data.val_images)):
         metrics["validation_images_trained_on"] = seen
         print(
@@ -123,8 +128,7 @@ def score_run(run_dir, data_dir=None, device="cpu", quality=True):
         )
     if not labelled:
         print(
-            f"note: {cfg.dataset} images have no labels: Q's codes are not scored; judge them by the run's grids "
-            "(scripts/sample.py)",
+            f"note: {unlabelled}: Q's codes are not scored; judge them by the run's grids (scripts/sample.py)",
             file=sys.stderr,
         )
     if spec.cat and labelled:
@@ -192,6 +196,8 @@ def table(metrics):
             "label     " + " ".join(f"{k:>5}" for k in metrics["per_label_accuracy"]),
             "accuracy  " + " ".join(f"{v:5.3f}" for v in metrics["per_label_accuracy"].values()),
         ]
+        if "label_names" in metrics:
+            lines.append("labels: " + ", ".join(f"{i} {name}" for i, name in enumerate(metrics["label_names"])))
     quality = metrics.get("sample_quality")
     if quality:
         lines.append(

@@ -272,6 +272,64 @@ def test_validation_of_an_unlabelled_dataset_has_no_labels(tmp_path, image_cache
     assert load_validation(cfg).val_labels is None
 
 
+def test_a_folder_labelled_by_its_subfolders(tmp_path, image_cache, monkeypatch):
+    """--folder-labels: each image's label is the subfolder of the folder it lies in (at any depth below
+    it), numbered in the names' sorted order, the same in the training and validation splits; data.json
+    names them. Images outside a subfolder, or a single subfolder, are refused before any image decodes."""
+    brightness = {"dogs": 30, "cats": 200, "emus": 120}
+    for name, level in brightness.items():
+        (tmp_path / name / "more").mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (10 + i, 10), level).save(tmp_path / name / f"{i}.png")
+        Image.new("L", (10, 10), level).save(tmp_path / name / "more" / "deep.png")
+    flags = {"dataset": "folder", "data_dir": str(tmp_path), "image_size": 16, "channels": 1, "val_size": 4}
+    data = load_dataset(TrainConfig.from_flags(flags | {"folder_labels": True}))
+    assert data.label_names == ["cats", "dogs", "emus"] and data.record()["label_names"] == ["cats", "dogs", "emus"]
+    assert "labelled by their 3 subfolders" in data.source and len(data.val_labels) == 4
+    for split_images, split_labels in ((data.train_images, data.train_labels), (data.val_images, data.val_labels)):
+        levels = [brightness[data.label_names[label]] for label in split_labels]
+        np.testing.assert_allclose(split_images.mean(axis=(1, 2, 3)), levels, atol=1)
+    assert np.bincount(np.concatenate([data.train_labels, data.val_labels])).tolist() == [4, 4, 4]
+    unlabelled = load_dataset(TrainConfig.from_flags(flags))
+    assert unlabelled.val_labels is None and "label_names" not in unlabelled.record()
+    np.testing.assert_array_equal(unlabelled.val_images, data.val_images)  # the same split either way
+
+    monkeypatch.setattr(images, "decode_all", lambda *a: pytest.fail("decoded before the labels were checked"))
+    Image.new("L", (10, 10)).save(tmp_path / "loose.png")
+    with pytest.raises(InfoGANError, match=r"but .*loose.png lies in .* itself: move such images into a subfolder"):
+        load_dataset(TrainConfig.from_flags(flags | {"folder_labels": True}))
+    (tmp_path / "one" / "kind").mkdir(parents=True)
+    Image.new("L", (10, 10)).save(tmp_path / "one" / "kind" / "a.png")
+    with pytest.raises(InfoGANError, match=r"--folder-labels found one label in .*one \(its only subfolder, kind/\)"):
+        load_dataset(TrainConfig.from_flags(flags | {"data_dir": str(tmp_path / "one"), "folder_labels": True}))
+    with pytest.raises(InfoGANError, match="--folder-labels labels a folder's images by .*: it needs --dataset folder"):
+        TrainConfig.from_flags({"dataset": "celeba", "folder_labels": True})
+
+
+def test_a_run_on_a_labelled_folder_logs_and_scores_its_accuracy(tmp_path):
+    data = tmp_path / "data"
+    for label, level in (("bright", 200), ("dark", 30)):
+        (data / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (12, 12), level + i).save(data / label / f"{i}.png")
+    run = str(tmp_path / "run")
+    flags = ["--dataset", "folder", "--data-dir", str(data), "--preset", "faces3d", "--categorical", "2"]
+    trained = script("train.py", *flags, "--folder-labels", "--run-dir", run, "--iterations", "2", "--batch-size", "4")
+    assert trained.returncode == 0, trained.stderr
+    with open(os.path.join(run, "log.jsonl")) as f:
+        assert "accuracy" in json.loads(f.readlines()[-1])
+    scored = script("evaluate.py", run, "--accuracy-only")
+    assert scored.returncode == 0, scored.stderr
+    assert "labels: 0 bright, 1 dark" in scored.stdout
+    with open(os.path.join(run, "metrics.json")) as f:
+        metrics = json.load(f)
+    assert metrics["label_names"] == ["bright", "dark"] and metrics["images"] == 1  # a tenth of 12
+    plain = str(tmp_path / "plain")
+    assert script("train.py", *flags, "--run-dir", plain, "--iterations", "1", "--batch-size", "4").returncode == 0
+    relabelled = script("train.py", "--resume", plain, "--folder-labels")
+    one_error_line(relabelled, "--folder-labels cannot change when resuming")
+
+
 def test_a_folder_that_changed_since_its_run_trained_is_told_on_resume_and_evaluation(tmp_path):
     """Images added to a run's folder (or another folder at its path) would resume it on other images and
     score it on another validation split: told, until --data-dir names the data to use."""
@@ -340,7 +398,8 @@ def test_each_papers_architecture_trains_and_draws_end_to_end(tmp_path, preset, 
     else:  # no labels: evaluate.py says so, and without --accuracy-only checks the samples' spread alone
         assert evaluated.returncode == 2 and "have no labels" in evaluated.stderr
         spread = script("evaluate.py", run)
-        assert spread.returncode == 0 and "have no labels: Q's codes are not scored" in spread.stderr, spread.stderr
+        assert spread.returncode == 0 and "Q's codes are not scored" in spread.stderr, spread.stderr
+        assert ("with --folder-labels has its subfolders'" in spread.stderr) == (preset != "celeba")
         with open(os.path.join(run, "metrics.json")) as f:
             metrics = json.load(f)
         assert 0 <= metrics["sample_spread"]["sample_spread"] <= 0.5 and "accuracy" not in metrics

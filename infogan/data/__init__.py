@@ -68,4 +68,4 @@ def _load(cfg, data_dir, record, validation_only):
     if cfg.dataset == "svhn":
         return (svhn.load_validation if validation_only else svhn.load)(data_dir, cfg.val_size)
     channels, side, _ = cfg.image_shape
-    return images.load(cfg.dataset, data_dir, side, channels, cfg.val_size)
+    return images.load(cfg.dataset, data_dir, side, channels, cfg.val_size, cfg.folder_labels)

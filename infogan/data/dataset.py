@@ -22,6 +22,7 @@ class Dataset:
     source: str
     validation: str
     val_size_used: bool = False  # the validation split is --val-size images held out of the training images
+    label_names: list[str] | None = None  # what each label number stands for, where the data names them
 
     def record(self):
         """What a run directory keeps of its data (data.json)."""
@@ -32,7 +33,7 @@ class Dataset:
             "validation": self.validation,
             "image_shape": list(self.val_images.shape[1:]),
             "labels": self.val_labels is not None,
-        }
+        } | ({"label_names": self.label_names} if self.label_names else {})
 
 
 def check_folder(data_dir, holding):

@@ -113,13 +113,20 @@ def decode_all(paths, size, channels, kind, what):
     return np.concatenate(out)
 
 
-def load_folder(folder, size, channels, kind):
-    """uint8 [N, channels, size, size] of every image under `folder`, from the cache when it is current."""
+def image_paths(folder):
+    """list_images(folder), refusing a folder without any."""
     paths = list_images(folder)
     if not paths:
         raise InfoGANError(
             f"{folder} holds no PNG, JPEG, WebP, BMP or TIFF images (searched recursively, hidden ones left out)"
         )
+    return paths
+
+
+def load_folder(folder, size, channels, kind, paths=None):
+    """uint8 [N, channels, size, size] of every image under `folder` (`paths`: image_paths(folder), where
+    already listed), from the cache when it is current."""
+    paths = paths or image_paths(folder)
     stats = [(os.path.relpath(p, folder), os.path.getsize(p), int(os.path.getmtime(p))) for p in paths]
     key = json.dumps([CACHE_VERSION, os.path.abspath(folder), size, channels, kind, stats]).encode()
     cached = os.path.join(cache_dir("images"), hashlib.sha1(key).hexdigest() + ".npy")
@@ -142,8 +149,30 @@ def celeba_folder(data_dir):
     return inner if os.path.isdir(inner) else data_dir
 
 
-def load(kind, data_dir, size, channels, val_size):
-    """CelebA (kind "celeba") or any folder of images (kind "folder"), with a fixed validation part."""
+def subfolder_labels(folder, paths):
+    """(labels int64 [N], their names) of the images `paths` under `folder`: each image's label is the
+    subfolder of `folder` it lies in (DIR/LABEL/...), numbered in the names' sorted order."""
+    names = [os.path.relpath(path, folder).split(os.sep) for path in paths]
+    loose = [path for path, parts in zip(paths, names, strict=True) if len(parts) == 1]
+    if loose:
+        more = f" (and {len(loose) - 1} more)" if len(loose) > 1 else ""
+        raise InfoGANError(
+            f"--folder-labels labels each image by the subfolder it lies in, but {loose[0]}{more} lies in {folder} "
+            "itself: move such images into a subfolder named for their label, or drop --folder-labels"
+        )
+    label_names = sorted({parts[0] for parts in names})
+    if len(label_names) < 2:
+        raise InfoGANError(
+            f"--folder-labels found one label in {folder} (its only subfolder, {label_names[0]}/): give a folder "
+            "with a subfolder of images per label, or drop --folder-labels"
+        )
+    number = {name: i for i, name in enumerate(label_names)}
+    return np.array([number[parts[0]] for parts in names], np.int64), label_names
+
+
+def load(kind, data_dir, size, channels, val_size, labelled=False):
+    """CelebA (kind "celeba") or any folder of images (kind "folder"), with a fixed validation part; with
+    `labelled` (--folder-labels), a folder's images labelled by their subfolders."""
     if kind == "celeba":
         folder = celeba_folder(data_dir)
     else:
@@ -153,6 +182,12 @@ def load(kind, data_dir, size, channels, val_size):
             )
         check_folder(data_dir, "of your images")
         folder = data_dir
-    images = load_folder(folder, size, channels, kind)
+    paths = image_paths(folder)
+    labels, label_names = subfolder_labels(folder, paths) if labelled else (None, None)  # before the decoding
+    images = load_folder(folder, size, channels, kind, paths)
     source = f"{kind} from {folder}: {len(images)} images at {size}x{size}, {'grey' if channels == 1 else 'colour'}"
-    return holding_out(images, None, val_size, source, "the images", VAL_SIZE)
+    if labelled:
+        source += f", labelled by their {len(label_names)} subfolders"
+    data = holding_out(images, labels, val_size, source, "the images", VAL_SIZE)
+    data.label_names = label_names
+    return data
