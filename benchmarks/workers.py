@@ -53,7 +53,7 @@ def train(job):
 
     from infogan.distributed import broadcast_parameters, connect, world
     from infogan.programs import build_train_programs
-    from infogan.train import TrainingStep
+    from infogan.trainer import TrainingStep
 
     s = Setting(job)
     ranks = world()

@@ -3,6 +3,8 @@
 Importing the package does nothing else: no environment variable, warning filter or Paddle import.
 """
 
+from contextlib import contextmanager
+
 
 class InfoGANError(Exception):
     """A problem the user can fix; scripts print its message on one line and exit with `exit_code`."""
@@ -10,10 +12,49 @@ class InfoGANError(Exception):
     exit_code = 2
 
 
+def train(run_dir=None, resume=None, overwrite=False, **settings):
+    """Trains a run as scripts/train.py does, its settings named as TrainConfig's fields (the script's flags
+    with _ for -), and returns its run directory (for `load`):
+
+        infogan.train(data_dir="data/mnist", lr_d=1e-3, iterations=6000)   # a new run, in outputs/DATASET-TIME
+        infogan.train(resume=run, iterations=9000)                         # that run, trained further
+
+    `run_dir` and `overwrite` as --run-dir and --overwrite. A mistake raises InfoGANError before anything is
+    written; a stop (Ctrl-C, a notebook's interrupt) saves a checkpoint and raises it too. Paddle's set-up
+    as in `load`."""
+    with _paddle_set_up():
+        from infogan.config import TrainConfig, resumed_config
+
+        if resume:
+            if run_dir or overwrite:
+                raise InfoGANError("--resume continues a run in its own directory: drop --run-dir and --overwrite")
+            cfg = resumed_config(resume, settings)  # a mistaken setting is told before Paddle's import (seconds)
+        else:
+            cfg = TrainConfig.from_flags(settings)  # likewise
+        import paddle
+
+        from infogan.api import static_mode
+        from infogan.trainer import new_run, resume_run
+
+        # The caller's Paddle mode and global scope are theirs again afterwards (the training state is freed).
+        with static_mode(), paddle.static.scope_guard(paddle.static.Scope()):
+            return resume_run(resume, cfg) if resume else new_run(cfg, run_dir, overwrite)
+
+
 def load(path, device="cpu"):
     """A trained model from a run directory or an exported folder: see infogan.api. Where Paddle is not yet
     imported, this sets the scripts' thread settings (infogan.device; any the environment has stay) before
     it is: G and Q then run 1.4 times faster, and Paddle's log lines stay off."""
+    with _paddle_set_up():
+        from infogan.api import load as load_model
+
+        return load_model(path, device)
+
+
+@contextmanager
+def _paddle_set_up():
+    """The scripts' thread settings where Paddle is not yet imported (it reads them at its import), and its
+    warnings filtered inside."""
     import sys
     import warnings
 
@@ -23,6 +64,4 @@ def load(path, device="cpu"):
         apply_thread_settings()
     with warnings.catch_warnings():
         ignore_paddle_warnings()
-        from infogan.api import load as load_model
-
-        return load_model(path, device)
+        yield

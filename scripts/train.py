@@ -1,24 +1,13 @@
 """Train InfoGAN on Paddle's static graph: `python scripts/train.py` (MNIST, the defaults), or with
 --dataset svhn|celeba|folder, --preset NAME and any setting below. `python scripts/train.py --help`."""
 
-from infogan import InfoGANError, cli
-from infogan.config import TrainConfig, resumed_config
+from infogan import cli
 
 
 def main(args):
-    flags = vars(args)
-    resume, run_dir, overwrite = flags.pop("resume", None), flags.pop("run_dir", None), flags.pop("overwrite", False)
-    if resume:
-        if run_dir or overwrite:
-            raise InfoGANError("--resume continues a run in its own directory: drop --run-dir and --overwrite")
-        cfg = resumed_config(resume, flags)  # a mistaken setting is told before Paddle's import (seconds)
-        from infogan.train import resume_run
+    import infogan
 
-        return resume_run(resume, cfg)
-    cfg = TrainConfig.from_flags(flags)  # likewise
-    from infogan.train import new_run
-
-    return new_run(cfg, run_dir, overwrite)
+    return infogan.train(**vars(args))
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ class Setup:
         from infogan.latent import LatentSpec
         from infogan.nets import NetSpec
         from infogan.programs import build_train_programs
-        from infogan.train import TrainingStep
+        from infogan.trainer import TrainingStep
 
         paddle.enable_static()
         # Step 0 of a warm-up would keep L_I from G; without moving averages, inference reads the weights.

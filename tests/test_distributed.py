@@ -23,7 +23,7 @@ apply_thread_settings()
 import paddle
 from infogan.config import TrainConfig
 from infogan.data import batches
-from infogan.train import Trainer
+from infogan.trainer import Trainer
 
 out, data_dir = sys.argv[1:3]
 flags = {"arch": "mlp", "lambda_real": 0.0, "data_dir": data_dir, "batch_size": 8, "device": "cpu"}

@@ -30,7 +30,7 @@ from infogan import InfoGANError, checkpoints, cli
 from infogan.config import TrainConfig, resumed_config
 from infogan.device import Terminated
 from infogan.rundir import Log, holder
-from infogan.train import Trainer, new_run, resume_run
+from infogan.trainer import Trainer, new_run, resume_run
 
 pytestmark = pytest.mark.slow
 
@@ -207,7 +207,7 @@ def test_a_run_directory_taken_while_a_run_starts_up_is_kept(tiny_mnist, tiny_ru
     """Between the start-up checks and the new run's move into place (the data, the programs, the neighbour
     table: a minute for full MNIST) another process may take the name, as runs started together in the
     same second take the same default name: what it put there is never replaced without --overwrite."""
-    import infogan.train
+    import infogan.trainer
 
     monkeypatch.chdir(tmp_path)
     flags = {"data_dir": tiny_mnist, "iterations": 1, "batch_size": 8, "grid_every": 1}
@@ -231,7 +231,7 @@ def test_a_run_directory_taken_while_a_run_starts_up_is_kept(tiny_mnist, tiny_ru
         def now():
             return datetime.datetime(2026, 1, 2, 3, 4, 5)
 
-    monkeypatch.setattr(infogan.train, "datetime", Now)
+    monkeypatch.setattr(infogan.trainer, "datetime", Now)
     appears["write"] = lambda: copy_run(tiny_run, tmp_path / "outputs" / "mnist-20260102-030405")
     assert new_run(TrainConfig.from_flags(flags)) == "outputs/mnist-20260102-030405-2"
     appears["write"] = lambda: None
