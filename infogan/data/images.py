@@ -6,8 +6,8 @@ of the image's width, the usual crop of the aligned faces, computed from each im
 the official 178x218 images and a half-size copy give the same framing; for a folder, the largest centred
 square. Each image is read as a viewer shows it (as_eight_bit). The first run decodes every file (with a
 progress bar) and caches the array under ~/.cache/infogan/images/, keyed by the folder, its files' names,
-sizes and times, and the settings; later runs load the cache. Neither has labels: a fixed part is held out
-for validation (grids, not accuracy).
+sizes and times, and the settings; later runs load the cache. A fixed part is held out for validation:
+for grids, and where a folder's images are labelled by their subfolders (--folder-labels), for accuracy.
 """
 
 import concurrent.futures
