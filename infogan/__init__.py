@@ -31,14 +31,27 @@ def train(run_dir=None, resume=None, overwrite=False, **settings):
             cfg = resumed_config(resume, settings)  # a mistaken setting is told before Paddle's import (seconds)
         else:
             cfg = TrainConfig.from_flags(settings)  # likewise
-        import paddle
-
-        from infogan.api import static_mode
         from infogan.trainer import new_run, resume_run
 
-        # The caller's Paddle mode and global scope are theirs again afterwards (the training state is freed).
-        with static_mode(), paddle.static.scope_guard(paddle.static.Scope()):
+        with _own_static_scope():
             return resume_run(resume, cfg) if resume else new_run(cfg, run_dir, overwrite)
+
+
+def evaluate(run_dir, data_dir=None, device="cpu", sample_quality=True):
+    """Scores a run's latest checkpoint as scripts/evaluate.py does (each categorical code's accuracy and NMI on
+    the validation images, the samples' quality): prints the table, writes RUN/metrics.json and confusion.png,
+    and returns the metrics as metrics.json holds them. `data_dir` scores other images (--data-dir);
+    `sample_quality=False` skips the samples' judging (--accuracy-only)."""
+    with _paddle_set_up():
+        from infogan.files import folder_identity
+        from infogan.scoring import save_metrics, score_run, table
+
+        scored = folder_identity(run_dir)
+        with _own_static_scope():
+            metrics = score_run(run_dir, data_dir, device, quality=sample_quality)
+        print(table(metrics), flush=True)  # before the files: a run folder that cannot be written still shows them
+        save_metrics(run_dir, metrics, scored)
+        return metrics
 
 
 def load(path, device="cpu"):
@@ -49,6 +62,18 @@ def load(path, device="cpu"):
         from infogan.api import load as load_model
 
         return load_model(path, device)
+
+
+@contextmanager
+def _own_static_scope():
+    """Paddle's static mode and a scope of its own inside: the caller's mode and global scope are theirs
+    again afterwards, and what was built inside is freed."""
+    import paddle
+
+    from infogan.api import static_mode
+
+    with static_mode(), paddle.static.scope_guard(paddle.static.Scope()):
+        yield
 
 
 @contextmanager

@@ -397,8 +397,8 @@ class Trainer:
         """Q's unsupervised accuracy on (at most VALIDATION_IMAGES of) the validation images: the best of the
         categorical codes', and each code's where there are several."""
         from infogan.data import to_input
-        from infogan.evaluate import categorise
         from infogan.metrics import accuracy
+        from infogan.scoring import categorise
 
         images = to_input(self.data.val_images[:VALIDATION_IMAGES], self.value_range)
         labels = self.data.val_labels[:VALIDATION_IMAGES]

@@ -3,20 +3,17 @@
 Each categorical code's unsupervised accuracy (Hungarian mapping) and NMI on the run's validation
 images, per-label accuracy and the confusion matrix; the samples' quality as a classifier trained on the
 labelled training images judges it (classifier score, Frechet distance, code purity); the first step that
-reached 95%. For images without labels (CelebA, folders), the samples' pixel spread alone, which tells a
-G that collapsed to one image from a varied one. Writes RUN_DIR/metrics.json and confusion.png."""
+reached 95%. For images without labels (CelebA, folders not trained with --folder-labels), the samples'
+pixel spread alone, which tells a G that collapsed to one image from a varied one. Writes
+RUN_DIR/metrics.json and confusion.png."""
 
 from infogan import cli
 
 
 def main(args):
-    from infogan.evaluate import save_metrics, score_run, table
-    from infogan.files import folder_identity
+    import infogan
 
-    scored = folder_identity(args.run_dir)
-    metrics = score_run(args.run_dir, args.data_dir, args.device, quality=not args.accuracy_only)
-    print(table(metrics), flush=True)  # before the files: a run folder that cannot be written still shows them
-    save_metrics(args.run_dir, metrics, scored)
+    infogan.evaluate(args.run_dir, args.data_dir, args.device, sample_quality=not args.accuracy_only)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from infogan import cli
 
 
 def main(args):
-    from infogan.evaluate import compare_runs
+    from infogan.scoring import compare_runs
 
     print(compare_runs(args.runs, args.labels, args.out))
 

@@ -5,7 +5,7 @@ from infogan import cli
 
 
 def main(args):
-    from infogan.evaluate import summarize_runs
+    from infogan.scoring import summarize_runs
 
     print(summarize_runs(args.runs))
 

@@ -151,7 +151,7 @@ def test_importing_the_package_changes_no_environment_or_warning_filter():
         "import infogan, infogan.config, infogan.cli; light = 'paddle' not in sys.modules;"
         "import paddle, paddle.nn, scipy.ndimage, scipy.optimize, tqdm;"
         "env = dict(os.environ); filters = list(warnings.filters);"
-        "import infogan.nets, infogan.programs, infogan.trainer, infogan.grids, infogan.evaluate, infogan.figures;"
+        "import infogan.nets, infogan.programs, infogan.trainer, infogan.grids, infogan.scoring, infogan.figures;"
         "print(json.dumps([light, dict(os.environ) == env, warnings.filters == filters]))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

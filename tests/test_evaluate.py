@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, aged
 
-from infogan.evaluate import score
 from infogan.metrics import accuracy, nmi
+from infogan.scoring import score
 
 
 def test_permuted_labels_score_perfectly():
@@ -283,7 +283,7 @@ def test_summarize_gives_each_run_and_the_mean_and_spread(tmp_path):
     import json
 
     from infogan import InfoGANError
-    from infogan.evaluate import summarize_runs
+    from infogan.scoring import summarize_runs
 
     runs = []
     for i, acc in enumerate((0.90, 0.96)):

@@ -187,23 +187,28 @@ except infogan.InfoGANError as e:
 tiny = dict(batch_size=8, log_every=1, grid_every=3, checkpoint_every=3)
 run = infogan.train(data_dir=data, run_dir=run_dir, iterations=3, **tiny)
 assert infogan.train(resume=run, iterations=4) == run
+metrics = infogan.evaluate(run, sample_quality=False)
 import paddle
 assert paddle.in_dynamic_mode() and paddle.static.global_scope().find_var("Q_out.w") is None  # as they were
-print(json.dumps([run, list(infogan.load(run).generate(n=2, seed=0).shape)]))
+with open(run + "/metrics.json") as f:
+    assert json.load(f) == json.loads(json.dumps(metrics))
+print(json.dumps([run, metrics["checkpoint"], list(infogan.load(run).generate(n=2, seed=0).shape)]))
 """
 
 
-def test_training_from_python_as_the_script_does_quietly(tiny_mnist, tmp_path):
+def test_training_and_evaluating_from_python_as_the_scripts_do_quietly(tiny_mnist, tmp_path):
     """infogan.train(**settings) in a notebook: a mistake refused before Paddle's import, a new run and its
-    resume, then loaded; without Paddle's log lines and warnings."""
+    resume, then infogan.evaluate and infogan.load; without Paddle's log lines and warnings."""
     run_dir = str(tmp_path / "run")
     done = subprocess.run(
         [sys.executable, "-c", API_TRAIN, tiny_mnist, run_dir], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
-    refused, trained = (json.loads(line) for line in done.stdout.splitlines())
+    lines = done.stdout.splitlines()
+    refused, trained = json.loads(lines[0]), json.loads(lines[-1])
     assert refused == ["--iterations must be a whole number from 1 to 1000000000, not '3'", False]
-    assert trained == [run_dir, [2, 1, 28, 28]]
+    assert trained == [run_dir, "step_0000004", [2, 1, 28, 28]]
+    assert any(line.startswith("accuracy ") for line in lines[1:-1])  # the table, as evaluate.py prints it
     with open(os.path.join(run_dir, "log.jsonl")) as f:
         assert [json.loads(line)["step"] for line in f] == [1, 2, 3, 4]
     assert "done in" in done.stderr and not any(

@@ -540,10 +540,10 @@ def test_results_of_a_run_replaced_meanwhile_never_land_in_the_new_one(tiny_mnis
     which must not get the old run's metrics, grids or export (metrics.json then mixed the old checkpoint's accuracy
     with the new run's log)."""
     from infogan import checkpoints as checkpoints_module
-    from infogan.evaluate import save_metrics, score_run
     from infogan.export import export_run
     from infogan.files import folder_identity
     from infogan.grids import sample_run
+    from infogan.scoring import save_metrics, score_run
 
     run_dir = copy_run(tiny_run, tmp_path / "run")
 
