@@ -31,9 +31,10 @@ def train(run_dir=None, resume=None, overwrite=False, **settings):
             cfg = resumed_config(resume, settings)  # a mistaken setting is told before Paddle's import (seconds)
         else:
             cfg = TrainConfig.from_flags(settings)  # likewise
+        from infogan.api import own_static_scope
         from infogan.trainer import new_run, resume_run
 
-        with _own_static_scope():
+        with own_static_scope():
             return resume_run(resume, cfg) if resume else new_run(cfg, run_dir, overwrite)
 
 
@@ -47,8 +48,7 @@ def evaluate(run_dir, data_dir=None, device="cpu", sample_quality=True):
         from infogan.scoring import save_metrics, score_run, table
 
         scored = folder_identity(run_dir)
-        with _own_static_scope():
-            metrics = score_run(run_dir, data_dir, device, quality=sample_quality)
+        metrics = score_run(run_dir, data_dir, device, quality=sample_quality)
         print(table(metrics), flush=True)  # before the files: a run folder that cannot be written still shows them
         save_metrics(run_dir, metrics, scored)
         return metrics
@@ -62,18 +62,6 @@ def load(path, device="cpu"):
         from infogan.api import load as load_model
 
         return load_model(path, device)
-
-
-@contextmanager
-def _own_static_scope():
-    """Paddle's static mode and a scope of its own inside: the caller's mode and global scope are theirs
-    again afterwards, and what was built inside is freed."""
-    import paddle
-
-    from infogan.api import static_mode
-
-    with static_mode(), paddle.static.scope_guard(paddle.static.Scope()):
-        yield
 
 
 @contextmanager

@@ -45,6 +45,16 @@ def static_mode():
         yield
 
 
+@contextlib.contextmanager
+def own_static_scope():
+    """static_mode, and a Paddle scope of its own as the global one: the caller's mode and global scope are
+    theirs again afterwards (infogan.train in a notebook), and what was built inside is freed."""
+    import paddle
+
+    with static_mode(), paddle.static.scope_guard(paddle.static.Scope()):
+        yield
+
+
 class Model:
     """A trained InfoGAN: its latent spec, and G and Q as functions of numpy arrays."""
 

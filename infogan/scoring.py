@@ -74,6 +74,13 @@ def score_run(run_dir, data_dir=None, device="cpu", quality=True):
     if not data_dir:
         check_data_dir(run_dir, cfg)
     # Paddle's import takes seconds: only once the run directory has passed.
+    from infogan.api import own_static_scope
+
+    with own_static_scope():
+        return _score(run_dir, cfg, data_dir, device, quality)
+
+
+def _score(run_dir, cfg, data_dir, device, quality):
     from infogan.checkpoints import latest, load_inference_state
     from infogan.data import load_dataset, load_validation, run_record, to_input, unlike
     from infogan.device import executor

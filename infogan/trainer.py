@@ -11,6 +11,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -185,7 +186,11 @@ class StopSignals:
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def __enter__(self):
-        self.received = None
+        self.received, self.previous = None, {}
+        if threading.current_thread() is not threading.main_thread():
+            # Python handles signals in the main thread alone: a run trained in another thread (a notebook's
+            # background job) trains to its end or the process's, its checkpoints as --checkpoint-every says.
+            return self
         self.terminal = [fd for fd in (1, 2) if os.isatty(fd)]  # a hung-up terminal no longer says it is one
         self.nohup = signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
         self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import paddle
 import pytest
-from conftest import ROOT, copy_run, one_error_line, script
+from conftest import ROOT, copy_run, log_records, one_error_line, script
 from PIL import Image
 
 import infogan
@@ -214,6 +214,21 @@ def test_training_and_evaluating_from_python_as_the_scripts_do_quietly(tiny_mnis
     assert "done in" in done.stderr and not any(
         noise in done.stderr for noise in ("New Executor", "Warning", "ccache", "W1", "I1")
     ), done.stderr
+
+
+def test_training_in_a_thread_other_than_the_main_one(tiny_mnist, tmp_path):
+    """A notebook's background job: installing signal handlers there raised ValueError after the run
+    directory was written. Signals are the main thread's: the run trains to its end."""
+    run_dir, done = str(tmp_path / "run"), {}
+
+    def work():
+        done["run"] = infogan.train(data_dir=tiny_mnist, run_dir=run_dir, iterations=2, batch_size=8, log_every=1)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=300)
+    assert done.get("run") == run_dir
+    assert [r["step"] for r in log_records(run_dir)] == [1, 2] and os.listdir(os.path.join(run_dir, "checkpoints"))
 
 
 @pytest.mark.parametrize(
