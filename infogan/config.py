@@ -7,6 +7,7 @@ the field's default, the preset (--preset, else the dataset's own: PRESET_OF_DAT
 """
 
 import dataclasses
+import difflib
 import json
 import math
 import os
@@ -356,9 +357,7 @@ class TrainConfig:
     @classmethod
     def from_flags(cls, flags):
         """The settings for the flags given (a dict of field values): the preset's values under them."""
-        unknown = sorted(set(flags) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise InfoGANError(f"unknown settings {unknown}")
+        _check_known(flags)
         preset = flags.get("preset")
         if preset is not None and preset not in PRESETS:
             _choice("--preset", preset, tuple(PRESETS))
@@ -401,6 +400,18 @@ class TrainConfig:
             return cls(**values).validate()
         except InfoGANError as e:
             raise InfoGANError(f"{source}: {e}") from None
+
+
+def _check_known(flags):
+    """Refuses a setting TrainConfig lacks (infogan.train's keywords; the scripts' parser knows its flags)."""
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = sorted(set(flags) - set(names))
+    if unknown:
+        near = {name: difflib.get_close_matches(name, names, 2) for name in unknown}
+        hints = "".join(f"; for {name}, {' or '.join(near[name])}?" for name in unknown if near[name])
+        raise InfoGANError(
+            f"unknown settings {unknown}{hints} (the settings are scripts/train.py's flags, _ for -: its --help)"
+        )
 
 
 def _fits(cls, flags):
@@ -446,6 +457,7 @@ def read_config(run_dir):
 def resumed_config(run_dir, flags):
     """The settings a resume of run_dir trains with: its config.json, with `flags` changing only resumable
     settings."""
+    _check_known(flags)
     cfg = read_config(run_dir)
     for key, value in flags.items():
         if not resumable(key) and getattr(cfg, key) != value:

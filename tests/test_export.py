@@ -184,6 +184,11 @@ try:
     infogan.train(data_dir=data, iterations="3")
 except infogan.InfoGANError as e:
     print(json.dumps([str(e), "paddle" in sys.modules]))
+for mistaken in (dict(lr=1e-3), dict(resume=data, lr=1e-3)):
+    try:
+        infogan.train(**mistaken)
+    except infogan.InfoGANError as e:
+        print(json.dumps([str(e), "paddle" in sys.modules]))
 tiny = dict(batch_size=8, log_every=1, grid_every=3, checkpoint_every=3)
 run = infogan.train(data_dir=data, run_dir=run_dir, iterations=3, **tiny)
 assert infogan.train(resume=run, iterations=4) == run
@@ -205,10 +210,20 @@ def test_training_and_evaluating_from_python_as_the_scripts_do_quietly(tiny_mnis
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    refused, trained = json.loads(lines[0]), json.loads(lines[-1])
-    assert refused == ["--iterations must be a whole number from 1 to 1000000000, not '3'", False]
+    refused, trained = [json.loads(line) for line in lines[:3]], json.loads(lines[-1])
+    assert refused == [
+        ["--iterations must be a whole number from 1 to 1000000000, not '3'", False],
+        *[
+            [
+                "unknown settings ['lr']; for lr, lr_g or lr_d? (the settings are scripts/train.py's flags, _ for -: "
+                "its --help)",
+                False,
+            ]
+        ]
+        * 2,
+    ]
     assert trained == [run_dir, "step_0000004", [2, 1, 28, 28]]
-    assert any(line.startswith("accuracy ") for line in lines[1:-1])  # the table, as evaluate.py prints it
+    assert any(line.startswith("accuracy ") for line in lines[3:-1])  # the table, as evaluate.py prints it
     with open(os.path.join(run_dir, "log.jsonl")) as f:
         assert [json.loads(line)["step"] for line in f] == [1, 2, 3, 4]
     assert "done in" in done.stderr and not any(
