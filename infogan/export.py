@@ -24,7 +24,7 @@ def export_run(run_dir, out_dir=None):
     """Writes the export of the run's latest checkpoint into `out_dir` (default RUN_DIR/export); returns it."""
     import paddle
 
-    from infogan.api import static_mode
+    from infogan.api import own_static_scope
     from infogan.checkpoints import latest, load_inference_state
     from infogan.config import read_config
     from infogan.latent import LatentSpec
@@ -44,12 +44,11 @@ def export_run(run_dir, out_dir=None):
             raise InfoGANError(f"--out {out_dir} exists and is not an export: choose another folder")
     spec = LatentSpec.from_config(cfg)
     net = NetSpec.from_config(cfg, spec)
-    with static_mode():
+    with own_static_scope():
         startup, generate_step, encode_step = build_inference(cfg, spec, Compute(batched_conv=False))
         exe = paddle.static.Executor(paddle.CPUPlace())
-        scope = paddle.static.Scope()
         try:
-            with paddle.static.scope_guard(scope), staged_dir(out_dir) as tmp:
+            with staged_dir(out_dir) as tmp:
                 exe.run(startup)
                 models = {}
                 for role, step in (("generator", generate_step), ("encoder", encode_step)):
