@@ -4,10 +4,13 @@ ever left behind, a failure (disk full, read-only, no permission) is one line na
 
 import errno
 import fcntl
+import functools
 import os
 import re
 import shutil
+import stat
 import sys
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager, suppress
@@ -64,9 +67,42 @@ def followed(path):
 
 
 def cache_dir(name):
-    """This project's cache folder NAME: under $XDG_CACHE_HOME/infogan, or ~/.cache/infogan without it."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "infogan", name)
+    """This project's cache folder NAME: under $XDG_CACHE_HOME/infogan, or ~/.cache/infogan without it, or
+    where the home directory is not known or not writable (a container run under a user id of its own: HOME
+    unset or /), under a private folder in the temporary directory."""
+    if xdg := os.environ.get("XDG_CACHE_HOME"):
+        return os.path.join(xdg, "infogan", name)
+    home = os.path.expanduser("~")  # "~" itself where neither $HOME nor the user database names one
+    root = os.path.join(home, ".cache", "infogan")
+    usable = False
+    if os.path.isabs(home):  # a relative "~/.cache" would be a folder named ~ wherever one stands
+        with suppress(OSError):
+            os.makedirs(root, exist_ok=True)
+        usable = os.access(root, os.W_OK)
+    return os.path.join(root if usable else _temporary_cache(home), name)
+
+
+@functools.cache
+def _temporary_cache(home):
+    """A cache folder in the temporary directory that this user alone owns and writes, said once a process.
+    One there already that is not (a link, another user's, open to others) is passed over for a new one: a
+    cache holds a compiled library that runs are about to load."""
+    root = os.path.join(tempfile.gettempdir(), f"infogan-cache-{os.getuid()}")
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        found = os.lstat(root)
+        private = stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid() and not found.st_mode & 0o077
+    except OSError:
+        private = False
+    if not private:
+        root = tempfile.mkdtemp(prefix="infogan-cache-")
+    why = f"the home directory {home} is not writable" if os.path.isabs(home) else "no home directory is known"
+    print(
+        f"warning: {why}: caches go to {root}{'' if private else ' for this run alone'}; "
+        "set XDG_CACHE_HOME to a folder of yours to keep them there",
+        file=sys.stderr,
+    )
+    return root
 
 
 def save_array(path, array):

@@ -5,6 +5,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ import scipy.io
 from conftest import one_error_line, script
 from PIL import Image
 
-from infogan import InfoGANError
+from infogan import InfoGANError, files
 from infogan.config import TrainConfig
 from infogan.data import images, load_dataset, load_validation, svhn
 from infogan.files import cache_dir
@@ -125,6 +127,68 @@ def test_every_cache_is_under_xdg_cache_home_or_else_home(tmp_path, monkeypatch)
     assert cache_dir("classifiers") == home_cache
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert cache_dir("classifiers") == home_cache
+
+
+@pytest.fixture
+def homeless(tmp_path, monkeypatch):
+    """No $XDG_CACHE_HOME, the temporary directory in tmp_path/tmp, and the once-a-process warning unsaid."""
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    files._temporary_cache.cache_clear()
+    yield tmp_path / "tmp" / f"infogan-cache-{os.getuid()}"
+    files._temporary_cache.cache_clear()
+
+
+@pytest.mark.parametrize("home", ["no home", "a file"])
+def test_caches_go_to_a_private_temporary_folder_where_the_home_cannot_hold_them(
+    home, homeless, tmp_path, monkeypatch, capsys
+):
+    # "~" where $HOME is unset and the user id has no name (a container's --user 1234), which a join would
+    # have made a folder named ~ in the current directory; or a home that cannot be written.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", "~" if home == "no home" else str(tmp_path / "file"))
+    (tmp_path / "file").write_text("")
+    assert cache_dir("images") == str(homeless / "images")
+    assert cache_dir("neighbours") == str(homeless / "neighbours")
+    assert sorted(os.listdir(tmp_path)) == ["file", "tmp"]
+    assert homeless.stat().st_mode & 0o777 == 0o700
+    said = capsys.readouterr().err
+    assert said.count("warning:") == 1 and str(homeless) in said and "XDG_CACHE_HOME" in said
+    assert ("no home directory is known" if home == "no home" else "is not writable") in said
+
+
+def test_a_temporary_cache_folder_that_is_a_link_or_open_to_others_is_passed_over(homeless, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", "~")
+    elsewhere = tmp_path / "planted"
+    elsewhere.mkdir()
+    homeless.symlink_to(elsewhere)
+    first = cache_dir("ops")
+    assert not first.startswith((str(homeless), str(elsewhere))) and os.path.isdir(os.path.dirname(first))
+    homeless.unlink()
+    homeless.mkdir(mode=0o777)
+    homeless.chmod(0o777)
+    files._temporary_cache.cache_clear()
+    second = cache_dir("ops")
+    assert not second.startswith(str(homeless)) and os.path.dirname(second) != os.path.dirname(first)
+    assert os.listdir(elsewhere) == []
+
+
+def test_the_operators_build_is_given_a_home_where_none_is_known(tmp_path, monkeypatch):
+    # setuptools reads ~/.pydistutils.cfg and fails outright where no home is known.
+    from infogan.ops import batched_conv
+
+    monkeypatch.setenv("HOME", "~")
+    given = {}
+
+    def run(command, **options):
+        given.update(options)
+        raise subprocess.CalledProcessError(2, command)
+
+    monkeypatch.setattr(batched_conv.subprocess, "run", run)
+    with pytest.raises(subprocess.CalledProcessError):
+        batched_conv._compile(str(tmp_path), {"extra_cxx_cflags": [], "extra_ldflags": []})
+    assert given["env"]["HOME"] == str(tmp_path)
 
 
 def test_celeba_framing_is_the_same_at_full_and_half_size(tmp_path, image_cache):

@@ -103,7 +103,10 @@ def _compile(build_dir, flags):
             output=os.path.join(build_dir, NAME),
         ),
     )
-    subprocess.run([sys.executable, script, "build"], cwd=build_dir, check=True)
+    # setuptools reads ~/.pydistutils.cfg, and fails where no home is known (HOME unset, a user id with no name).
+    homeless = not os.path.isabs(os.path.expanduser("~"))
+    env = dict(os.environ, HOME=build_dir) if homeless else None
+    subprocess.run([sys.executable, script, "build"], cwd=build_dir, check=True, env=env)
     return _load_built(os.path.join(build_dir, NAME))
 
 
