@@ -48,11 +48,17 @@ def static_mode():
 @contextlib.contextmanager
 def own_static_scope():
     """static_mode, and a Paddle scope of its own as the global one: the caller's mode and global scope are
-    theirs again afterwards (infogan.train in a notebook), and what was built inside is freed."""
+    theirs again afterwards (infogan.train in a notebook), and the tensors made inside are freed."""
     import paddle
 
-    with static_mode(), paddle.static.scope_guard(paddle.static.Scope()):
-        yield
+    from infogan.device import free_scope
+
+    scope = paddle.static.Scope()
+    try:
+        with static_mode(), paddle.static.scope_guard(scope):
+            yield
+    finally:
+        free_scope(scope)
 
 
 class Model:
@@ -228,7 +234,7 @@ class _RunBackend:
 
         from infogan.checkpoints import latest, load_inference_state
         from infogan.config import read_config
-        from infogan.device import place
+        from infogan.device import owned_scope, place
         from infogan.nets import NetSpec
         from infogan.programs import build_inference
 
@@ -238,7 +244,7 @@ class _RunBackend:
         self.value_range = NetSpec.from_config(cfg, self.spec).value_range
         checkpoint = latest(run_dir)
         with static_mode():
-            self.scope = paddle.static.Scope()
+            self.scope = owned_scope(self)
             self.exe = paddle.static.Executor(place(device))
             startup, self.generate_step, self.encode_step = build_inference(cfg, self.spec)
             with paddle.static.scope_guard(self.scope):

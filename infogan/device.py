@@ -1,5 +1,6 @@
-"""Where programs run: the thread settings of the CPU, the Executor on the place a run asks for, and how
-the process takes SIGTERM (as Ctrl-C, also after Paddle's import, which installs its own handler).
+"""Where programs run: the thread settings of the CPU, the Executor on the place a run asks for, scopes whose
+tensors are freed, and how the process takes SIGTERM (as Ctrl-C, also after Paddle's import, which installs
+its own handler).
 
 Paddle reads its thread and executor settings once, when it is imported, so `apply_thread_settings` must
 run before `import paddle`: the scripts call it first thing (infogan.cli). A variable already set in the
@@ -11,6 +12,7 @@ import os
 import signal
 import threading
 import warnings
+import weakref
 from contextlib import contextmanager
 
 from infogan import InfoGANError
@@ -83,6 +85,23 @@ def executor(device):
     # The layers choose their kernels by the current device (infogan.ops.batched_conv: CPU-only operators).
     paddle.set_device(f"gpu:{where.get_device_id()}" if isinstance(where, paddle.CUDAPlace) else "cpu")
     return paddle.static.Executor(where)
+
+
+def owned_scope(owner):
+    """A new Paddle scope whose tensors are freed when `owner` is collected (free_scope)."""
+    import paddle
+
+    scope = paddle.static.Scope()
+    weakref.finalize(owner, free_scope, scope)
+    return scope
+
+
+def free_scope(scope):
+    """Frees a Paddle scope's tensors. Paddle keeps every scope made from Python (paddle.static.Scope()) in a
+    pool until the process ends, tensors and all, whatever still refers to it: each MNIST training in one
+    process kept 250 MB more, and a test file's Programs 9.5 GB, until this was called."""
+    scope.drop_kids()
+    scope.erase(scope.local_var_names())
 
 
 def place(device):

@@ -100,10 +100,11 @@ class Classifier:
         import paddle.nn.functional as F
         from paddle.static import Program, data, program_guard
 
+        from infogan.device import owned_scope
         from infogan.nets import Conv2D, Linear
 
         paddle.enable_static()
-        self.exe, self.scope = exe, paddle.static.Scope()
+        self.exe, self.scope = exe, owned_scope(self)
         channels, side, _ = image_shape
         self.startup, self.train_program, self.infer = Program(), Program(), Program()
         for program, training in ((self.train_program, True), (self.infer, False)):

@@ -1,5 +1,5 @@
 """The benchmarks: the training step's FLOPs read off the networks against their closed forms, its alternatives
-built from explicit options, its round-robin order, and the script end to end; the decoding benchmark."""
+built from explicit options, its round-robin order, and the script end to end; the decoding and memory benchmarks."""
 
 import json
 
@@ -151,3 +151,13 @@ def test_decode_benchmark_prints_both_ways_side_by_side():
     assert [line.split(":")[0] for line in lines] == ["640x480 to 32x32", "640x480 to 64x64"]
     assert all("reduced" in line and "full" in line and "largest pixel difference" in line for line in lines)
     one_error_line(script("benchmarks.decode", "--width", "10"), "--width and --height must be at least 64")
+
+
+def test_memory_benchmark_prints_the_resident_size_after_each_call(tiny_mnist):
+    result = script("benchmarks.memory", "--runs", "2", "--data-dir", tiny_mnist)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    calls = ["trained run 1", "trained run 2", "loaded model 1", "loaded model 2", "evaluated run 1", "evaluated run 2"]
+    assert [line.split(":")[0] for line in lines] == calls
+    assert all(0 < float(line.split(":")[1].removesuffix(" MB")) < 24 * 1024 for line in lines)
+    one_error_line(script("benchmarks.memory", "--runs", "1"), "--runs must be at least 2")
