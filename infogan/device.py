@@ -98,8 +98,8 @@ def owned_scope(owner):
 
 def free_scope(scope):
     """Frees a Paddle scope's tensors. Paddle keeps every scope made from Python (paddle.static.Scope()) in a
-    pool until the process ends, tensors and all, whatever still refers to it: each MNIST training in one
-    process kept 250 MB more, and a test file's Programs 9.5 GB, until this was called."""
+    pool until the process ends, tensors and all, whatever still refers to it (an MNIST training's: 250 MB):
+    emptying it is what frees them (docs/performance.md, "Memory")."""
     scope.drop_kids()
     scope.erase(scope.local_var_names())
 
