@@ -66,16 +66,24 @@ def followed(path):
     return os.path.realpath(path) if os.path.islink(path) else path
 
 
+def known_home():
+    """The home directory, or None where neither $HOME nor the user database names one (a container run under a
+    user id of its own): os.path.expanduser then returns "~" itself, which joined to a path makes a folder named
+    ~ wherever one stands."""
+    home = os.path.expanduser("~")
+    return home if os.path.isabs(home) else None
+
+
 def cache_dir(name):
     """This project's cache folder NAME: under $XDG_CACHE_HOME/infogan, or ~/.cache/infogan without it, or
     where the home directory is not known or not writable (a container run under a user id of its own: HOME
     unset or /), under a private folder in the temporary directory."""
     if xdg := os.environ.get("XDG_CACHE_HOME"):
         return os.path.join(xdg, "infogan", name)
-    home = os.path.expanduser("~")  # "~" itself where neither $HOME nor the user database names one
-    root = os.path.join(home, ".cache", "infogan")
+    home = known_home()
     usable = False
-    if os.path.isabs(home):  # a relative "~/.cache" would be a folder named ~ wherever one stands
+    if home:
+        root = os.path.join(home, ".cache", "infogan")
         with suppress(OSError):
             os.makedirs(root, exist_ok=True)
         usable = os.access(root, os.W_OK)
@@ -96,7 +104,7 @@ def _temporary_cache(home):
         private = False
     if not private:
         root = tempfile.mkdtemp(prefix="infogan-cache-")
-    why = f"the home directory {home} is not writable" if os.path.isabs(home) else "no home directory is known"
+    why = f"the home directory {home} is not writable" if home else "no home directory is known"
     print(
         f"warning: {why}: caches go to {root}{'' if private else ' for this run alone'}; "
         "set XDG_CACHE_HOME to a folder of yours to keep them there",

@@ -18,7 +18,7 @@ import sys
 import paddle
 
 from infogan import InfoGANError
-from infogan.files import cache_dir, write_text
+from infogan.files import cache_dir, known_home, write_text
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "batched_conv.cc")
 NAME = "infogan_batched_conv"
@@ -104,8 +104,7 @@ def _compile(build_dir, flags):
         ),
     )
     # setuptools reads ~/.pydistutils.cfg, and fails where no home is known (HOME unset, a user id with no name).
-    homeless = not os.path.isabs(os.path.expanduser("~"))
-    env = dict(os.environ, HOME=build_dir) if homeless else None
+    env = None if known_home() else dict(os.environ, HOME=build_dir)
     subprocess.run([sys.executable, script, "build"], cwd=build_dir, check=True, env=env)
     return _load_built(os.path.join(build_dir, NAME))
 
